@@ -1,0 +1,78 @@
+/*
+ * balancer: one proxy's endpoint set and its weighted least-connections
+ * choice.
+ *
+ * All state sits behind one mutex per balancer, held only for short,
+ * non-blocking sections.  Relay threads call balancer_pick, then
+ * balancer_report once the connect attempt ends, then balancer_release
+ * when the connection closes.  The discovery side (static config on
+ * reload, or the namerd thread) calls balancer_update with a whole new
+ * set: endpoints that disappear but still carry connections move to a
+ * draining list and are freed when their last connection is released.
+ * An endpoint pointer returned by balancer_pick stays valid until the
+ * matching balancer_release.
+ */
+#ifndef LTCP_BALANCER_H
+#define LTCP_BALANCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+
+struct balancer;
+struct endpoint;
+
+struct endpoint_spec {
+	struct netaddr addr;
+	double weight; /* 0 takes the endpoint out of rotation */
+};
+
+struct balancer_params {
+	unsigned consecutive_failures; /* failures in a row before ejection */
+	int64_t backoff_min_ms;
+	int64_t backoff_max_ms;
+};
+
+enum endpoint_state { EP_ACTIVE, EP_EJECTED, EP_DRAINING };
+
+/* A copy of one endpoint's state, for /endpoints and metrics. */
+struct endpoint_view {
+	char name[NETADDR_STRLEN];
+	double weight;
+	unsigned active;
+	unsigned consecutive_failures;
+	enum endpoint_state state;
+	uint64_t connects, failures;
+};
+
+struct balancer *balancer_new(const char *label, const struct balancer_params *params);
+void balancer_free(struct balancer *b);
+void balancer_set_params(struct balancer *b, const struct balancer_params *params);
+
+/* Replaces the endpoint set.  The first call marks the balancer resolved. */
+void balancer_update(struct balancer *b, const struct endpoint_spec *specs, size_t n);
+bool balancer_resolved(struct balancer *b);
+
+/*
+ * Chooses the endpoint with the lowest (active + 1) / weight that is not in
+ * tried[], counting the new connection as active.  Ejected endpoints are
+ * skipped unless every candidate is ejected (fail open).  Until the first
+ * update it waits for one, up to deadline_ms (now_ms clock).  NULL: nothing
+ * to choose; *why then says "no endpoints", "not resolved" or "all tried".
+ */
+struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried, size_t ntried,
+			       int64_t deadline_ms, const char **why);
+/* Records the outcome of a connect attempt to e. */
+void balancer_report(struct balancer *b, struct endpoint *e, bool ok);
+/* Ends one connection (or attempt) counted on e by balancer_pick. */
+void balancer_release(struct balancer *b, struct endpoint *e);
+
+const char *endpoint_name(const struct endpoint *e);
+const struct netaddr *endpoint_addr(const struct endpoint *e);
+
+/* Copies up to max endpoint views (active set first, then draining); returns the total. */
+size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t max);
+
+#endif

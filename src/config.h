@@ -1,0 +1,172 @@
+/*
+ * config: the configuration snapshot and its table-driven YAML loader.
+ *
+ * config_load() parses a file (or "-" for stdin) with libyaml, fills the
+ * structs below from one key table per section, checks ranges and
+ * cross-field rules, and reports every problem as "FILE:LINE:COL: message"
+ * in a cfg_diag.  A loaded config is immutable and reference counted: the
+ * main thread owns one reference, each proxy runtime and each connection
+ * that needs its settings hold another.  Reload builds a new snapshot and
+ * swaps it only when loading succeeds.
+ */
+#ifndef LTCP_CONFIG_H
+#define LTCP_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "net.h"
+
+struct cfg_mark {
+	unsigned line, col; /* 1-based; 0 when the value came from a default */
+};
+
+struct cfg_strlist {
+	size_t n;
+	char **v;
+};
+
+/* A list of sections; v points at n items of the section's struct. */
+struct cfg_list {
+	size_t n;
+	void *v;
+};
+
+struct cfg_hostport {
+	char *text; /* as written */
+	struct hostport hp;
+	struct cfg_mark mark;
+};
+
+/* Every section struct starts with its mark. */
+struct cfg_endpoint {
+	struct cfg_mark mark;
+	struct cfg_hostport addr;
+	double weight;
+};
+
+struct cfg_identity {
+	struct cfg_mark mark;
+	char *server_name;
+	char *private_key_path;
+	struct cfg_strlist cert_paths;
+};
+
+struct cfg_server_tls {
+	struct cfg_mark mark;
+	char *private_key_path;
+	struct cfg_strlist cert_paths;
+	struct cfg_list identities; /* of struct cfg_identity */
+	struct cfg_strlist alpn_protocols;
+	struct cfg_strlist client_ca_paths;
+	char *priority;
+};
+
+enum proxy_protocol { PROXY_PROTOCOL_NONE, PROXY_PROTOCOL_V1, PROXY_PROTOCOL_V2 };
+
+struct cfg_server {
+	struct cfg_mark mark;
+	struct cfg_hostport addr;
+	struct cfg_server_tls *tls; /* NULL: plaintext */
+	int64_t connect_timeout_ms;
+	int64_t idle_timeout_secs;	  /* 0: none */
+	int64_t connection_lifetime_secs; /* 0: none */
+	int proxy_protocol;		  /* enum proxy_protocol */
+};
+
+enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
+
+struct cfg_namerd {
+	struct cfg_mark mark;
+	struct cfg_hostport addr; /* addr.text NULL when url is used */
+	char *url;		  /* NULL when addr is used */
+	char *path;
+	char *namespace;
+	int64_t interval_secs;
+	int mode; /* enum namerd_mode */
+	int64_t timeout_ms;
+};
+
+struct cfg_client_tls {
+	struct cfg_mark mark;
+	char *name;
+	struct cfg_strlist trust_cert_paths;
+	struct cfg_strlist cert_paths;
+	char *private_key_path;
+	struct cfg_strlist alpn_protocols;
+};
+
+struct cfg_client {
+	struct cfg_mark mark;
+	int64_t connect_timeout_ms;
+	int64_t retries;
+	struct cfg_client_tls *tls; /* NULL: plaintext to endpoints */
+};
+
+struct cfg_accrual {
+	struct cfg_mark mark;
+	int64_t consecutive_failures;
+	int64_t backoff_min_ms;
+	int64_t backoff_max_ms;
+};
+
+struct cfg_proxy {
+	struct cfg_mark mark;
+	char *label;
+	struct cfg_list servers; /* of struct cfg_server */
+	struct cfg_namerd *namerd;
+	struct cfg_list endpoints; /* of struct cfg_endpoint */
+	bool has_endpoints;	   /* the key was given (an empty list is valid) */
+	struct cfg_client client;
+	int64_t max_connections; /* 0: unbounded */
+	struct cfg_accrual failure_accrual;
+};
+
+struct cfg_admin {
+	struct cfg_mark mark;
+	struct cfg_hostport addr;
+	int64_t grace_secs;
+};
+
+struct config {
+	struct cfg_mark mark;
+	struct cfg_list proxies; /* of struct cfg_proxy */
+	struct cfg_admin admin;
+	int64_t buffer_size;
+	int64_t relay_threads;
+	char *user;
+	char *group;
+
+	char *path; /* file name as given, "-" for stdin */
+	atomic_int refs;
+};
+
+/* Diagnostics collected while loading: every message, in order. */
+struct cfg_diag {
+	size_t n;
+	char **msgs;
+	size_t nwarn;
+	char **warns;
+};
+
+/* Loads path ("-" reads stdin).  NULL when any error was found; diag then
+ * holds every message.  Warnings may be present on success too. */
+struct config *config_load(const char *path, struct cfg_diag *diag) MUSTCHECK;
+/* Same, from memory; name is used in messages, dir resolves relative paths. */
+struct config *config_load_buffer(const char *name, const char *dir, const char *text, size_t len,
+				  struct cfg_diag *diag) MUSTCHECK;
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
+void cfg_diag_clear(struct cfg_diag *d);
+
+/* Names of keys that changed between a and b but only take effect on restart. */
+void config_changed_static(const struct config *a, const struct config *b,
+			   void (*report)(const char *key, void *arg), void *arg);
+/* Prints every key as a dotted path, one per line, for the documentation check. */
+void config_dump_keys(FILE *out);
+const char *config_proxy_protocol_name(int v);
+
+#endif

@@ -1,0 +1,234 @@
+#include "auto-config.h"
+
+#include "listener.h"
+
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "relay.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 4096
+#define ACCEPTOR_STACK (128u << 10)
+#define EMFILE_PAUSE_MS 1000
+
+struct listener {
+	int fd;
+	int wake_fd; /* eventfd: written to stop the acceptor */
+	atomic_bool cancel;
+	char *key;
+	char name[NETADDR_STRLEN];
+	uint16_t port;
+	const struct cfg_server *srv; /* guarded by the proxy's lock */
+	struct proxy *proxy;
+	struct pool *pool;
+	pthread_t thread;
+	bool running;
+};
+
+struct listener *listener_open(const struct cfg_server *srv, char *err, size_t errlen)
+{
+	struct netaddr addrs[1], bound;
+	char nerr[NET_ERRLEN];
+	struct listener *l;
+	int fd;
+
+	if (netaddr_resolve(srv->addr.hp.host, srv->addr.hp.port, true, addrs, 1, nerr) < 0) {
+		snprintf(err, errlen, "server %s: %s", srv->addr.text, nerr);
+		return NULL;
+	}
+	fd = net_listen(&addrs[0], LISTEN_BACKLOG, nerr);
+	if (fd < 0) {
+		snprintf(err, errlen, "server %s: %s", srv->addr.text, nerr);
+		return NULL;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->fd = fd;
+	l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->wake_fd < 0) {
+		snprintf(err, errlen, "server %s: eventfd: %s", srv->addr.text, strerror(errno));
+		close_fd(&l->fd);
+		free(l);
+		return NULL;
+	}
+	atomic_init(&l->cancel, false);
+	l->key = xstrdup(srv->addr.text);
+	l->srv = srv;
+	if (netaddr_local(fd, &bound) < 0)
+		bound = addrs[0];
+	netaddr_format(&bound, l->name, sizeof(l->name));
+	l->port = netaddr_port(&bound);
+	return l;
+}
+
+/* Sleeps up to ms, or until the listener is stopped; false when stopped. */
+static bool acceptor_pause(struct listener *l, int ms)
+{
+	struct pollfd pfd = {.fd = l->wake_fd, .events = POLLIN};
+
+	(void)poll(&pfd, 1, ms);
+	return !atomic_load(&l->cancel);
+}
+
+/* Waits for a pending connection (or a stop); false when stopped. */
+static bool acceptor_wait(struct listener *l)
+{
+	struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->wake_fd, .events = POLLIN}};
+
+	while (!atomic_load(&l->cancel)) {
+		int n = poll(pfd, 2, -1);
+		if (n < 0 && errno != EINTR)
+			return acceptor_pause(l, 100);
+		if (n > 0 && (pfd[0].revents & POLLIN))
+			return true;
+	}
+	return false;
+}
+
+static bool accept_error_is_resource(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+/* One accept while holding a relay thread and an admission slot.
+ * Returns 1 to accept again at once, 0 to wait for readiness, -1 to stop. */
+static int acceptor_once(struct listener *l, bool *starved)
+{
+	struct relay_job job;
+	struct pool_worker *w;
+	socklen_t len = sizeof(job.peer.ss);
+	int fd;
+
+	if (!proxy_admit(l->proxy, &l->cancel))
+		return -1;
+	w = pool_reserve(l->pool, &l->cancel);
+	if (!w) {
+		proxy_leave(l->proxy);
+		return -1;
+	}
+	memset(&job, 0, sizeof(job));
+	fd = accept4(l->fd, (struct sockaddr *)&job.peer.ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		pool_unreserve(l->pool, w);
+		proxy_leave(l->proxy);
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			return 0;
+		if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+			return 1;
+		if (accept_error_is_resource(e)) {
+			if (!*starved)
+				log_warn("%s: cannot accept: %s; pausing accepts", l->name,
+					 strerror(e));
+			*starved = true;
+			return acceptor_pause(l, EMFILE_PAUSE_MS) ? 1 : -1;
+		}
+		log_error("%s: accept: %s", l->name, strerror(e));
+		return acceptor_pause(l, 100) ? 1 : -1;
+	}
+	if (*starved) {
+		log_info("%s: accepting again", l->name);
+		*starved = false;
+	}
+	job.fd = fd;
+	job.peer.len = len;
+	job.accept_us = now_us();
+	memcpy(job.server, l->name, sizeof(job.server));
+	proxy_job_init(l->proxy, l, &job);
+	pool_dispatch(l->pool, w, &job);
+	return 1;
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct listener *l = arg;
+	bool starved = false;
+	char name[16];
+
+	snprintf(name, sizeof(name), "accept-%u", l->port);
+#ifdef HAVE_PTHREAD_SETNAME_NP
+	pthread_setname_np(pthread_self(), name);
+#endif
+	while (acceptor_wait(l)) {
+		int r;
+		while ((r = acceptor_once(l, &starved)) > 0)
+			;
+		if (r < 0)
+			break;
+	}
+	return NULL;
+}
+
+int listener_start(struct listener *l, struct proxy *proxy, struct pool *pool)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int rc;
+
+	l->proxy = proxy;
+	l->pool = pool;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, ACCEPTOR_STACK);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&l->thread, &attr, acceptor_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		log_error("%s: cannot start acceptor thread: %s", l->name, strerror(rc));
+		return -1;
+	}
+	l->running = true;
+	log_info("listening on %s for %s", l->name, proxy_label(proxy));
+	return 0;
+}
+
+void listener_close(struct listener *l)
+{
+	uint64_t one = 1;
+
+	if (!l)
+		return;
+	if (l->running) {
+		atomic_store(&l->cancel, true);
+		if (write(l->wake_fd, &one, sizeof(one)) < 0)
+			log_error("%s: cannot wake acceptor: %s", l->name, strerror(errno));
+		pool_wake(l->pool);
+		proxy_wake(l->proxy);
+		pthread_join(l->thread, NULL);
+		log_info("no longer listening on %s", l->name);
+	}
+	close_fd(&l->fd);
+	close_fd(&l->wake_fd);
+	free(l->key);
+	free(l);
+}
+
+const char *listener_key(const struct listener *l)
+{
+	return l->key;
+}
+
+const char *listener_name(const struct listener *l)
+{
+	return l->name;
+}
+
+const struct cfg_server *listener_server(const struct listener *l)
+{
+	return l->srv;
+}
+
+void listener_set_server(struct listener *l, const struct cfg_server *srv)
+{
+	l->srv = srv;
+}

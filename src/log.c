@@ -1,0 +1,148 @@
+#include "auto-config.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+int log_current_level = LL_INFO;
+static bool log_syslog;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};
+static const char *const level_tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG", "TRACE"};
+static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG};
+
+void log_set_level(enum log_level level)
+{
+	log_current_level = (int)level;
+}
+
+void log_use_syslog(bool on)
+{
+	if (on && !log_syslog)
+		openlog("linkerd-tcp", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_syslog = on;
+}
+
+static int level_from_word(const char *w, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++)
+		if (strlen(level_names[i]) == n && strncasecmp(w, level_names[i], n) == 0)
+			return (int)i;
+	if (n == 7 && strncasecmp(w, "warning", n) == 0)
+		return LL_WARN;
+	return -1;
+}
+
+/* RUST_LOG is a comma list of "level" or "target=level" directives; only a
+ * bare level or the linkerd_tcp target concern us.  The most specific wins. */
+int log_parse_level(const char *spec, bool rust_syntax)
+{
+	int bare = -1, targeted = -1;
+	const char *p = spec;
+
+	if (!rust_syntax) {
+		size_t n = strlen(spec);
+		while (n > 0 && (spec[n - 1] == ' ' || spec[n - 1] == '\n'))
+			n--;
+		return level_from_word(spec, n);
+	}
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', n);
+
+		if (!eq) {
+			int l = level_from_word(p, n);
+			if (l >= 0)
+				bare = l;
+		} else if ((size_t)(eq - p) == strlen("linkerd_tcp") &&
+			   strncmp(p, "linkerd_tcp", (size_t)(eq - p)) == 0) {
+			int l = level_from_word(eq + 1, n - (size_t)(eq - p) - 1);
+			if (l >= 0)
+				targeted = l;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return targeted >= 0 ? targeted : bare;
+}
+
+int log_init_from_env(const char **bad)
+{
+	const char *v = getenv("LINKERD_TCP_LOG");
+	int l;
+
+	if (v && *v) {
+		l = log_parse_level(v, false);
+		if (l < 0) {
+			*bad = "LINKERD_TCP_LOG";
+			return -1;
+		}
+		log_set_level((enum log_level)l);
+		return 0;
+	}
+	v = getenv("RUST_LOG");
+	if (v && *v) {
+		l = log_parse_level(v, true);
+		if (l >= 0)
+			log_set_level((enum log_level)l);
+	}
+	return 0;
+}
+
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	size_t n = 0;
+	int saved = errno;
+
+	if (log_syslog) {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		syslog(level_prio[level], "%s", buf);
+		errno = saved;
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
+			      level_tags[level]);
+	int r = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	if (r < 0)
+		r = 0;
+	n = MIN(n + (size_t)r, sizeof(buf) - 2);
+	buf[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, buf, n);
+	(void)w;
+	errno = saved;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LL_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

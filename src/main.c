@@ -1,0 +1,240 @@
+/*
+ * main: command line, startup, and the main thread's signal loop.
+ *
+ * Every signal is blocked before any thread starts; the main thread then
+ * takes SIGHUP (reload), SIGTERM and SIGINT (graceful stop) with sigwait,
+ * so no other thread ever runs a signal handler.
+ */
+#include "auto-config.h"
+
+#include "config.h"
+#include "log.h"
+#include "runtime.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <gnutls/gnutls.h>
+#include <json-c/json_c_version.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+struct options {
+	const char *config_path;
+	bool check_only;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: linkerd-tcp [OPTIONS] <PATH>\n"
+		"A TCP load balancer for the linkerd service mesh.\n"
+		"\n"
+		"  PATH                 configuration file (YAML or JSON), or - for stdin\n"
+		"  -n, --check-config   check the configuration, print \"configuration OK\"\n"
+		"  -V, --version        print the version and the library versions\n"
+		"  -h, --help           print this help\n"
+		"\n"
+		"Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop\n"
+		"accepting, let open connections finish (admin.grace_secs), then exit.\n"
+		"Environment: LINKERD_TCP_LOG=error|warn|info|debug|trace (or RUST_LOG).\n");
+}
+
+static void version(void)
+{
+	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+
+	printf("linkerd-tcp %s\n", PACKAGE_VERSION);
+	printf("GnuTLS %s\n", gnutls_check_version(NULL));
+	printf("libyaml %s\n", yaml_get_version_string());
+	printf("libcurl %s\n", cv->version);
+	printf("json-c %s\n", json_c_version());
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"check-config", no_argument, NULL, 'n'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "nVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			o->check_only = true;
+			break;
+		case 'V':
+			version();
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "linkerd-tcp: %s\n",
+			optind == argc ? "missing configuration PATH" : "too many arguments");
+		usage(stderr);
+		return -1;
+	}
+	o->config_path = argv[optind];
+	return 0;
+}
+
+/* Loads the configuration, printing every problem; NULL on error. */
+static struct config *load_config(const char *path, bool to_log)
+{
+	struct cfg_diag diag = {0};
+	struct config *cfg = config_load(path, &diag);
+
+	for (size_t i = 0; i < diag.nwarn; i++) {
+		if (to_log)
+			log_warn("%s", diag.warns[i]);
+		else
+			fprintf(stderr, "warning: %s\n", diag.warns[i]);
+	}
+	for (size_t i = 0; i < diag.n; i++) {
+		if (to_log)
+			log_error("%s", diag.msgs[i]);
+		else
+			fprintf(stderr, "%s\n", diag.msgs[i]);
+	}
+	if (!cfg && !to_log)
+		fprintf(stderr, "linkerd-tcp: %zu error(s) in the configuration\n", diag.n);
+	cfg_diag_clear(&diag);
+	return cfg;
+}
+
+static void reload(struct runtime *rt, const char *path)
+{
+	struct config *cfg;
+
+	if (strcmp(path, "-") == 0) {
+		log_warn("reload: the configuration came from stdin; nothing to reload");
+		return;
+	}
+	log_info("reload: reading %s", path);
+	cfg = load_config(path, true);
+	if (!cfg) {
+		log_error("reload failed: the configuration has errors; keeping the running one");
+		return;
+	}
+	(void)runtime_reload(rt, cfg);
+	config_unref(cfg);
+}
+
+/* Stop accepting, let connections finish within the grace period; a second
+ * SIGTERM or SIGINT cuts them at once. */
+static void drain(struct runtime *rt, const sigset_t *set)
+{
+	int64_t grace_ms = runtime_config(rt)->admin.grace_secs * 1000;
+	int64_t deadline = now_ms() + grace_ms;
+	unsigned left;
+
+	runtime_stop_accepting(rt);
+	left = runtime_active(rt);
+	if (left)
+		log_info("draining %u connection(s) for up to %lld s", left,
+			 (long long)(grace_ms / 1000));
+	while (left > 0 && now_ms() < deadline) {
+		struct timespec tick = {0, 100 * 1000 * 1000};
+		int sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_warn("second stop signal: closing %u connection(s) now", left);
+			break;
+		}
+		left = runtime_wait_idle(rt, MIN(now_ms() + 100, deadline));
+	}
+	left = runtime_active(rt);
+	if (left) {
+		log_warn("closing %u connection(s) still open", left);
+		runtime_abort_connections(rt);
+		(void)runtime_wait_idle(rt, now_ms() + 5000);
+	}
+}
+
+static int serve(const char *path, struct config *cfg)
+{
+	struct runtime *rt;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	rt = runtime_start(cfg);
+	if (!rt)
+		return EXIT_RUNTIME;
+	log_info("linkerd-tcp %s running (pid %ld)", PACKAGE_VERSION, (long)getpid());
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(rt, path);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s; shutting down", strsignal(sig));
+			break;
+		}
+	}
+	drain(rt, &set);
+	runtime_free(rt);
+	log_info("stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {0};
+	struct config *cfg;
+	const char *bad = NULL;
+	sigset_t all;
+	int rc;
+
+	if (parse_args(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (log_init_from_env(&bad) < 0) {
+		fprintf(stderr, "linkerd-tcp: %s must be one of error, warn, info, debug, trace\n",
+			bad);
+		return EXIT_USAGE;
+	}
+	/* Threads inherit this mask; only the main thread takes signals, in sigwait. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	cfg = load_config(o.config_path, false);
+	if (!cfg)
+		return EXIT_USAGE;
+	if (o.check_only) {
+		printf("configuration OK\n");
+		config_unref(cfg);
+		return 0;
+	}
+	if (gnutls_global_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatal("cannot initialize the TLS and HTTP libraries");
+	rc = serve(o.config_path, cfg);
+	config_unref(cfg);
+	curl_global_cleanup();
+	gnutls_global_deinit();
+	return rc;
+}

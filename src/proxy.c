@@ -1,0 +1,314 @@
+#include "auto-config.h"
+
+#include "proxy.h"
+
+#include "balancer.h"
+#include "listener.h"
+#include "log.h"
+#include "relay.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ADDRS_PER_NAME 16
+
+/* What a reload will install, built by proxy_prepare_reload. */
+struct proxy_stage {
+	struct config *cfg;
+	const struct cfg_proxy *pc;
+	struct listener **ls; /* the new listener set, reusing kept ones */
+	size_t nls;
+	struct endpoint_spec *specs;
+	size_t nspecs;
+	bool active;
+};
+
+struct proxy {
+	atomic_int refs;
+	char *label;
+	struct balancer *bal;
+	struct proxy_stats stats;
+
+	pthread_mutex_t lock; /* guards cfg, pc, admitted and each listener's server */
+	pthread_cond_t admit_cond;
+	struct config *cfg;
+	const struct cfg_proxy *pc;
+	unsigned admitted;
+
+	/* Main thread only. */
+	struct listener **ls;
+	size_t nls;
+	struct proxy_stage stage;
+};
+
+static struct balancer_params accrual_params(const struct cfg_proxy *pc)
+{
+	struct balancer_params bp = {
+		.consecutive_failures = (unsigned)pc->failure_accrual.consecutive_failures,
+		.backoff_min_ms = pc->failure_accrual.backoff_min_ms,
+		.backoff_max_ms = pc->failure_accrual.backoff_max_ms,
+	};
+	return bp;
+}
+
+/* Resolves the static endpoint list; a name may stand for several addresses. */
+static int resolve_endpoints(const struct cfg_proxy *pc, struct endpoint_spec **out, size_t *nout,
+			     char *err, size_t errlen)
+{
+	const struct cfg_endpoint *ce = pc->endpoints.v;
+	struct endpoint_spec *specs = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < pc->endpoints.n; i++) {
+		struct netaddr addrs[MAX_ADDRS_PER_NAME];
+		char nerr[NET_ERRLEN];
+		int k = netaddr_resolve(ce[i].addr.hp.host, ce[i].addr.hp.port, false, addrs,
+					MAX_ADDRS_PER_NAME, nerr);
+		if (k < 0) {
+			snprintf(err, errlen, "%s: endpoint %s: %s", pc->label, ce[i].addr.text, nerr);
+			free(specs);
+			return -1;
+		}
+		specs = xrealloc(specs, (n + (size_t)k) * sizeof(*specs));
+		for (int j = 0; j < k; j++)
+			specs[n++] = (struct endpoint_spec){addrs[j], ce[i].weight};
+	}
+	*out = specs;
+	*nout = n;
+	return 0;
+}
+
+static struct listener *find_listener(struct listener **ls, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ls[i] && strcmp(listener_key(ls[i]), key) == 0)
+			return ls[i];
+	return NULL;
+}
+
+static bool listener_in(struct listener **ls, size_t n, const struct listener *l)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ls[i] == l)
+			return true;
+	return false;
+}
+
+/* Opens the listeners of pc, reusing those of `keep` with the same address. */
+static int open_listeners(const struct cfg_proxy *pc, struct listener **keep, size_t nkeep,
+			  struct listener ***out, char *err, size_t errlen)
+{
+	const struct cfg_server *sc = pc->servers.v;
+	struct listener **ls = xcalloc(pc->servers.n, sizeof(*ls));
+
+	for (size_t i = 0; i < pc->servers.n; i++) {
+		ls[i] = find_listener(keep, nkeep, sc[i].addr.text);
+		if (!ls[i])
+			ls[i] = listener_open(&sc[i], err, errlen);
+		if (!ls[i]) {
+			for (size_t j = 0; j < i; j++)
+				if (!listener_in(keep, nkeep, ls[j]))
+					listener_close(ls[j]);
+			free(ls);
+			return -1;
+		}
+	}
+	*out = ls;
+	return 0;
+}
+
+struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errlen)
+{
+	const struct cfg_proxy *pc = (const struct cfg_proxy *)cfg->proxies.v + index;
+	struct balancer_params bp = accrual_params(pc);
+	struct endpoint_spec *specs = NULL;
+	size_t nspecs = 0;
+	struct proxy *p;
+
+	if (pc->has_endpoints && resolve_endpoints(pc, &specs, &nspecs, err, errlen) < 0)
+		return NULL;
+	p = xcalloc(1, sizeof(*p));
+	atomic_init(&p->refs, 1);
+	p->label = xstrdup(pc->label);
+	p->bal = balancer_new(pc->label, &bp);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->admit_cond, NULL);
+	p->cfg = config_ref(cfg);
+	p->pc = pc;
+	if (open_listeners(pc, NULL, 0, &p->ls, err, errlen) < 0) {
+		free(specs);
+		proxy_unref(p);
+		return NULL;
+	}
+	p->nls = pc->servers.n;
+	if (pc->has_endpoints)
+		balancer_update(p->bal, specs, nspecs);
+	free(specs);
+	return p;
+}
+
+void proxy_start(struct proxy *p, struct pool *pool)
+{
+	for (size_t i = 0; i < p->nls; i++)
+		if (listener_start(p->ls[i], p, pool) < 0)
+			fatal("%s: cannot start accepting", p->label);
+}
+
+void proxy_stop(struct proxy *p)
+{
+	for (size_t i = 0; i < p->nls; i++)
+		listener_close(p->ls[i]);
+	free(p->ls);
+	p->ls = NULL;
+	p->nls = 0;
+}
+
+struct proxy *proxy_ref(struct proxy *p)
+{
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	return p;
+}
+
+void proxy_unref(struct proxy *p)
+{
+	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	proxy_stop(p);
+	proxy_abort_reload(p);
+	balancer_free(p->bal);
+	config_unref(p->cfg);
+	pthread_cond_destroy(&p->admit_cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p->label);
+	free(p);
+}
+
+int proxy_prepare_reload(struct proxy *p, struct config *cfg, size_t index, char *err,
+			 size_t errlen)
+{
+	struct proxy_stage *s = &p->stage;
+	const struct cfg_proxy *pc = (const struct cfg_proxy *)cfg->proxies.v + index;
+
+	proxy_abort_reload(p);
+	if (pc->has_endpoints && resolve_endpoints(pc, &s->specs, &s->nspecs, err, errlen) < 0)
+		return -1;
+	if (open_listeners(pc, p->ls, p->nls, &s->ls, err, errlen) < 0) {
+		free(s->specs);
+		s->specs = NULL;
+		return -1;
+	}
+	s->nls = pc->servers.n;
+	s->cfg = config_ref(cfg);
+	s->pc = pc;
+	s->active = true;
+	return 0;
+}
+
+void proxy_abort_reload(struct proxy *p)
+{
+	struct proxy_stage *s = &p->stage;
+
+	if (!s->active)
+		return;
+	for (size_t i = 0; i < s->nls; i++)
+		if (!listener_in(p->ls, p->nls, s->ls[i]))
+			listener_close(s->ls[i]);
+	free(s->ls);
+	free(s->specs);
+	config_unref(s->cfg);
+	memset(s, 0, sizeof(*s));
+}
+
+void proxy_commit_reload(struct proxy *p, struct pool *pool)
+{
+	struct proxy_stage *s = &p->stage;
+	const struct cfg_server *sc = s->pc->servers.v;
+	struct balancer_params bp = accrual_params(s->pc);
+	struct config *old;
+
+	if (!s->active)
+		return;
+	pthread_mutex_lock(&p->lock);
+	old = p->cfg;
+	p->cfg = s->cfg;
+	p->pc = s->pc;
+	for (size_t i = 0; i < s->nls; i++)
+		listener_set_server(s->ls[i], &sc[i]);
+	pthread_cond_broadcast(&p->admit_cond); /* max_connections may have grown */
+	pthread_mutex_unlock(&p->lock);
+	config_unref(old);
+
+	balancer_set_params(p->bal, &bp);
+	if (s->pc->has_endpoints)
+		balancer_update(p->bal, s->specs, s->nspecs);
+	for (size_t i = 0; i < p->nls; i++)
+		if (!listener_in(s->ls, s->nls, p->ls[i]))
+			listener_close(p->ls[i]);
+	for (size_t i = 0; i < s->nls; i++)
+		if (!listener_in(p->ls, p->nls, s->ls[i]) && listener_start(s->ls[i], p, pool) < 0)
+			log_error("%s: a new listener failed to start", p->label);
+	free(p->ls);
+	p->ls = s->ls;
+	p->nls = s->nls;
+	free(s->specs);
+	memset(s, 0, sizeof(*s));
+}
+
+const char *proxy_label(const struct proxy *p)
+{
+	return p->label;
+}
+
+struct balancer *proxy_balancer(struct proxy *p)
+{
+	return p->bal;
+}
+
+struct proxy_stats *proxy_stats(struct proxy *p)
+{
+	return &p->stats;
+}
+
+bool proxy_admit(struct proxy *p, const atomic_bool *cancel)
+{
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->pc->max_connections > 0 && p->admitted >= (unsigned)p->pc->max_connections &&
+	       !atomic_load(cancel))
+		pthread_cond_wait(&p->admit_cond, &p->lock);
+	ok = !atomic_load(cancel);
+	if (ok)
+		p->admitted++;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+void proxy_leave(struct proxy *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->admitted--;
+	pthread_cond_broadcast(&p->admit_cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proxy_wake(struct proxy *p)
+{
+	pthread_mutex_lock(&p->lock);
+	pthread_cond_broadcast(&p->admit_cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proxy_job_init(struct proxy *p, struct listener *l, struct relay_job *job)
+{
+	pthread_mutex_lock(&p->lock);
+	job->cfg = config_ref(p->cfg);
+	job->pc = p->pc;
+	job->sc = listener_server(l);
+	pthread_mutex_unlock(&p->lock);
+	job->proxy = proxy_ref(p);
+	atomic_fetch_add(&p->stats.accepts, 1);
+	atomic_fetch_add(&p->stats.active, 1);
+}

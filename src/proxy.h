@@ -1,0 +1,70 @@
+/*
+ * proxy: one configured proxy at run time: its balancer, its listeners,
+ * its current settings and its counters.
+ *
+ * The main thread creates, reconfigures and stops proxies.  Acceptor
+ * threads call proxy_admit/proxy_job_init; relay threads read the job's
+ * snapshot and call proxy_leave at teardown.  A proxy is reference
+ * counted: the runtime holds one reference and every connection another,
+ * so a proxy removed by a reload lives until its last connection ends.
+ * p->lock guards the settings (cfg, pc, each listener's server section)
+ * and the admission count; it is never held across I/O.
+ */
+#ifndef LTCP_PROXY_H
+#define LTCP_PROXY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct balancer;
+struct listener;
+struct pool;
+struct relay_job;
+
+struct proxy_stats {
+	atomic_uint_fast64_t accepts;
+	atomic_uint_fast64_t active;
+	atomic_uint_fast64_t no_endpoints; /* closed at once: nothing to connect to */
+	atomic_uint_fast64_t connect_failures;
+	atomic_uint_fast64_t bytes_from_client;
+	atomic_uint_fast64_t bytes_to_client;
+};
+
+struct proxy;
+
+/* Builds a proxy from cfg->proxies[index] and binds its listeners;
+ * NULL with err filled when a listener cannot bind or an endpoint cannot
+ * be resolved.  Nothing accepts until proxy_start. */
+struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errlen);
+void proxy_start(struct proxy *p, struct pool *pool);
+/* Stops accepting on every listener (closes them); connections go on. */
+void proxy_stop(struct proxy *p);
+struct proxy *proxy_ref(struct proxy *p);
+void proxy_unref(struct proxy *p);
+
+/* Reload, in two steps: prepare binds new listeners and resolves
+ * endpoints without changing anything visible (-1 with err on failure,
+ * after which proxy_abort_reload undoes it); commit swaps settings,
+ * endpoints and listeners. */
+int proxy_prepare_reload(struct proxy *p, struct config *cfg, size_t index, char *err,
+			 size_t errlen);
+void proxy_commit_reload(struct proxy *p, struct pool *pool);
+void proxy_abort_reload(struct proxy *p);
+
+const char *proxy_label(const struct proxy *p);
+struct balancer *proxy_balancer(struct proxy *p);
+struct proxy_stats *proxy_stats(struct proxy *p);
+
+/* Acceptor side: wait for room under max_connections (false once cancelled). */
+bool proxy_admit(struct proxy *p, const atomic_bool *cancel);
+/* Undo proxy_admit (accept failed) or end a connection (relay teardown). */
+void proxy_leave(struct proxy *p);
+/* Wakes acceptors blocked in proxy_admit so they recheck their cancel flag. */
+void proxy_wake(struct proxy *p);
+/* Fills the job's settings snapshot (takes a proxy and a config reference). */
+void proxy_job_init(struct proxy *p, struct listener *l, struct relay_job *job);
+
+#endif
