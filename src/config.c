@@ -13,10 +13,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CFG_MAX_BYTES (4u << 20)
+#define CFG_MAX_BYTES  (4u << 20)
 #define CFG_MAX_VISITS 200000u /* bounds alias expansion ("billion laughs") */
-#define MS_MAX ((int64_t)INT_MAX)
-#define SECS_MAX ((int64_t)INT_MAX / 1000)
+#define MS_MAX         ((int64_t)INT_MAX)
+#define SECS_MAX       ((int64_t)INT_MAX / 1000)
 
 enum cfg_type {
 	T_STR,
@@ -30,7 +30,7 @@ enum cfg_type {
 	T_PATHLIST,
 	T_SECTION,    /* embedded struct */
 	T_OPTSECTION, /* pointer to a struct, NULL when absent */
-	T_LIST,	      /* struct cfg_list of sections */
+	T_LIST,       /* struct cfg_list of sections */
 };
 
 enum {
@@ -107,7 +107,8 @@ void cfg_diag_clear(struct cfg_diag *d)
 
 static struct cfg_mark node_mark(const yaml_node_t *n)
 {
-	struct cfg_mark m = {(unsigned)n->start_mark.line + 1, (unsigned)n->start_mark.column + 1};
+	struct cfg_mark m = { (unsigned)n->start_mark.line + 1,
+			      (unsigned)n->start_mark.column + 1 };
 	return m;
 }
 
@@ -119,8 +120,8 @@ static bool path_label_ok(const char *p, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = p[i];
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      strchr("_:.#$%-", ch)))
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= 'A' && ch <= 'Z') || strchr("_:.#$%-", ch)))
 			return false;
 	}
 	return true;
@@ -166,8 +167,7 @@ static void check_server_tls(struct ctx *c, void *obj)
 	if (!!t->private_key_path != (t->cert_paths.n > 0))
 		cfg_error(c, &t->mark, "tls: private_key_path and cert_paths go together");
 	if (!t->private_key_path && t->identities.n == 0)
-		cfg_error(c, &t->mark,
-			  "tls: needs private_key_path and cert_paths, or identities");
+		cfg_error(c, &t->mark, "tls: needs private_key_path and cert_paths, or identities");
 }
 
 static void check_namerd(struct ctx *c, void *obj)
@@ -189,8 +189,7 @@ static void check_client_tls(struct ctx *c, void *obj)
 	struct cfg_client_tls *t = obj;
 
 	if (!!t->private_key_path != (t->cert_paths.n > 0))
-		cfg_error(c, &t->mark,
-			  "client tls: private_key_path and cert_paths go together");
+		cfg_error(c, &t->mark, "client tls: private_key_path and cert_paths go together");
 }
 
 static void check_accrual(struct ctx *c, void *obj)
@@ -225,34 +224,38 @@ static void check_top(struct ctx *c, void *obj)
 			p[i].label = xasprintf("proxy%zu", i);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p[i].label, p[j].label) == 0)
-				cfg_error(c, &p[i].mark, "proxy label '%s' is used twice", p[i].label);
+				cfg_error(c, &p[i].mark, "proxy label '%s' is used twice",
+					  p[i].label);
 	}
 }
 
 /* ------------------------------------------------------------------ tables */
 
-static const char *const proxy_protocol_names[] = {"none", "v1", "v2", NULL};
-static const char *const namerd_mode_names[] = {"watch", "poll", NULL};
+static const char *const proxy_protocol_names[] = { "none", "v1", "v2", NULL };
+static const char *const namerd_mode_names[] = { "watch", "poll", NULL };
 
-#define KEY(S, F, T, ...) {.name = #F, .type = T, .off = offsetof(S, F), __VA_ARGS__}
+#define KEY(S, F, T, ...)                                                                          \
+	{                                                                                          \
+		.name = #F, .type = T, .off = offsetof(S, F), __VA_ARGS__                          \
+	}
 #define INT(S, F, D, LO, HI, ...) KEY(S, F, T_INT, .def = D, .min = LO, .max = HI, __VA_ARGS__)
 
 static const struct cfg_key endpoint_keys[] = {
 	KEY(struct cfg_endpoint, addr, T_HOSTPORT, .flags = F_REQUIRED),
 	KEY(struct cfg_endpoint, weight, T_DOUBLE, .def = "1.0", .dmin = 0, .dmax = 1e6),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section endpoint_sec = {"endpoint", endpoint_keys,
-						sizeof(struct cfg_endpoint), check_endpoint};
+static const struct cfg_section endpoint_sec = { "endpoint", endpoint_keys,
+						 sizeof(struct cfg_endpoint), check_endpoint };
 
 static const struct cfg_key identity_keys[] = {
 	KEY(struct cfg_identity, server_name, T_STR, .flags = F_REQUIRED),
 	KEY(struct cfg_identity, private_key_path, T_PATH, .flags = F_REQUIRED),
 	KEY(struct cfg_identity, cert_paths, T_PATHLIST, .flags = F_REQUIRED),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section identity_sec = {"identity", identity_keys,
-						sizeof(struct cfg_identity), check_identity};
+static const struct cfg_section identity_sec = { "identity", identity_keys,
+						 sizeof(struct cfg_identity), check_identity };
 
 static const struct cfg_key server_tls_keys[] = {
 	KEY(struct cfg_server_tls, private_key_path, T_PATH),
@@ -261,10 +264,11 @@ static const struct cfg_key server_tls_keys[] = {
 	KEY(struct cfg_server_tls, alpn_protocols, T_STRLIST),
 	KEY(struct cfg_server_tls, client_ca_paths, T_PATHLIST),
 	KEY(struct cfg_server_tls, priority, T_STR),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section server_tls_sec = {"tls", server_tls_keys,
-						  sizeof(struct cfg_server_tls), check_server_tls};
+static const struct cfg_section server_tls_sec = { "tls", server_tls_keys,
+						   sizeof(struct cfg_server_tls),
+						   check_server_tls };
 
 static const struct cfg_key server_keys[] = {
 	KEY(struct cfg_server, addr, T_HOSTPORT, .flags = F_REQUIRED),
@@ -274,10 +278,10 @@ static const struct cfg_key server_keys[] = {
 	INT(struct cfg_server, connection_lifetime_secs, "0", 0, SECS_MAX),
 	KEY(struct cfg_server, proxy_protocol, T_ENUM, .def = "none",
 	    .enums = proxy_protocol_names),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section server_sec = {"server", server_keys, sizeof(struct cfg_server),
-					      NULL};
+static const struct cfg_section server_sec = { "server", server_keys, sizeof(struct cfg_server),
+					       NULL };
 
 static const struct cfg_key namerd_keys[] = {
 	KEY(struct cfg_namerd, addr, T_HOSTPORT),
@@ -287,10 +291,10 @@ static const struct cfg_key namerd_keys[] = {
 	INT(struct cfg_namerd, interval_secs, "5", 1, SECS_MAX),
 	KEY(struct cfg_namerd, mode, T_ENUM, .def = "watch", .enums = namerd_mode_names),
 	INT(struct cfg_namerd, timeout_ms, "5000", 1, MS_MAX),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section namerd_sec = {"namerd", namerd_keys, sizeof(struct cfg_namerd),
-					      check_namerd};
+static const struct cfg_section namerd_sec = { "namerd", namerd_keys, sizeof(struct cfg_namerd),
+					       check_namerd };
 
 static const struct cfg_key client_tls_keys[] = {
 	KEY(struct cfg_client_tls, name, T_STR, .flags = F_REQUIRED),
@@ -298,28 +302,29 @@ static const struct cfg_key client_tls_keys[] = {
 	KEY(struct cfg_client_tls, cert_paths, T_PATHLIST),
 	KEY(struct cfg_client_tls, private_key_path, T_PATH),
 	KEY(struct cfg_client_tls, alpn_protocols, T_STRLIST),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section client_tls_sec = {"tls", client_tls_keys,
-						  sizeof(struct cfg_client_tls), check_client_tls};
+static const struct cfg_section client_tls_sec = { "tls", client_tls_keys,
+						   sizeof(struct cfg_client_tls),
+						   check_client_tls };
 
 static const struct cfg_key client_keys[] = {
 	INT(struct cfg_client, connect_timeout_ms, "1000", 1, MS_MAX),
 	INT(struct cfg_client, retries, "2", 0, 100),
 	KEY(struct cfg_client, tls, T_OPTSECTION, .sub = &client_tls_sec),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section client_sec = {"client", client_keys, sizeof(struct cfg_client),
-					      NULL};
+static const struct cfg_section client_sec = { "client", client_keys, sizeof(struct cfg_client),
+					       NULL };
 
 static const struct cfg_key accrual_keys[] = {
 	INT(struct cfg_accrual, consecutive_failures, "5", 1, 1000000),
 	INT(struct cfg_accrual, backoff_min_ms, "1000", 1, MS_MAX),
 	INT(struct cfg_accrual, backoff_max_ms, "60000", 1, MS_MAX),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section accrual_sec = {"failure_accrual", accrual_keys,
-					       sizeof(struct cfg_accrual), check_accrual};
+static const struct cfg_section accrual_sec = { "failure_accrual", accrual_keys,
+						sizeof(struct cfg_accrual), check_accrual };
 
 static const struct cfg_key proxy_keys[] = {
 	KEY(struct cfg_proxy, label, T_STR),
@@ -330,17 +335,17 @@ static const struct cfg_key proxy_keys[] = {
 	KEY(struct cfg_proxy, client, T_SECTION, .sub = &client_sec),
 	INT(struct cfg_proxy, max_connections, "0", 0, INT_MAX),
 	KEY(struct cfg_proxy, failure_accrual, T_SECTION, .sub = &accrual_sec),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section proxy_sec = {"proxy", proxy_keys, sizeof(struct cfg_proxy),
-					     check_proxy};
+static const struct cfg_section proxy_sec = { "proxy", proxy_keys, sizeof(struct cfg_proxy),
+					      check_proxy };
 
 static const struct cfg_key admin_keys[] = {
 	KEY(struct cfg_admin, addr, T_HOSTPORT, .def = "127.0.0.1:9989", .flags = F_STATIC),
 	INT(struct cfg_admin, grace_secs, "10", 0, SECS_MAX),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section admin_sec = {"admin", admin_keys, sizeof(struct cfg_admin), NULL};
+static const struct cfg_section admin_sec = { "admin", admin_keys, sizeof(struct cfg_admin), NULL };
 
 static const struct cfg_key top_keys[] = {
 	KEY(struct config, proxies, T_LIST, .sub = &proxy_sec, .flags = F_REQUIRED),
@@ -349,10 +354,10 @@ static const struct cfg_key top_keys[] = {
 	INT(struct config, relay_threads, "1024", 1, 100000, .flags = F_STATIC),
 	KEY(struct config, user, T_STR, .flags = F_STATIC),
 	KEY(struct config, group, T_STR, .flags = F_STATIC),
-	{0},
+	{ 0 },
 };
-static const struct cfg_section top_sec = {"top level", top_keys, sizeof(struct config),
-					   check_top};
+static const struct cfg_section top_sec = { "top level", top_keys, sizeof(struct config),
+					    check_top };
 
 /* ------------------------------------------------------------------ scalars */
 
@@ -398,7 +403,8 @@ static int parse_double(const char *s, double *out)
 
 static int parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no",
+										  "off" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
 		if (strcasecmp(s, yes[i]) == 0)
@@ -545,7 +551,7 @@ static void section_free(const struct cfg_section *sec, void *obj)
 
 static void section_defaults(struct ctx *c, const struct cfg_section *sec, void *obj)
 {
-	static const struct cfg_mark none = {0, 0};
+	static const struct cfg_mark none = { 0, 0 };
 
 	memset(obj, 0, sec->size);
 	for (const struct cfg_key *k = sec->keys; k->name; k++) {
@@ -559,8 +565,7 @@ static void section_defaults(struct ctx *c, const struct cfg_section *sec, void 
 
 /* ------------------------------------------------------------------ walk */
 
-static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec,
-			 void *obj);
+static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec, void *obj);
 
 static yaml_node_t *node_at(struct ctx *c, int id)
 {
@@ -680,8 +685,7 @@ static const struct cfg_key *find_key(const struct cfg_section *sec, const char 
 	return NULL;
 }
 
-static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec,
-			 void *obj)
+static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec, void *obj)
 {
 	struct cfg_mark m = node_mark(map);
 	uint64_t seen = 0;
@@ -739,8 +743,8 @@ static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_secti
 
 static void report_yaml_error(struct ctx *c, const yaml_parser_t *p)
 {
-	struct cfg_mark m = {(unsigned)p->problem_mark.line + 1,
-			     (unsigned)p->problem_mark.column + 1};
+	struct cfg_mark m = { (unsigned)p->problem_mark.line + 1,
+			      (unsigned)p->problem_mark.column + 1 };
 
 	if (p->error == YAML_READER_ERROR)
 		m.line = m.col = 1;
@@ -751,7 +755,7 @@ static void report_yaml_error(struct ctx *c, const yaml_parser_t *p)
 struct config *config_load_buffer(const char *name, const char *dir, const char *text, size_t len,
 				  struct cfg_diag *diag)
 {
-	struct ctx c = {.name = name, .dir = dir, .diag = diag};
+	struct ctx c = { .name = name, .dir = dir, .diag = diag };
 	struct config *cfg = NULL;
 	yaml_parser_t parser;
 	bool have_doc = false;
@@ -769,13 +773,13 @@ struct config *config_load_buffer(const char *name, const char *dir, const char 
 	section_defaults(&c, &top_sec, cfg);
 	root = yaml_document_get_root_node(&c.doc);
 	if (!root) {
-		struct cfg_mark m = {1, 1};
+		struct cfg_mark m = { 1, 1 };
 		cfg_error(&c, &m, "the configuration is empty");
 		goto out;
 	}
 	load_section(&c, root, &top_sec, cfg);
 	if (c.visits > CFG_MAX_VISITS) {
-		struct cfg_mark m = {1, 1};
+		struct cfg_mark m = { 1, 1 };
 		cfg_error(&c, &m, "the document is too large once aliases are expanded");
 	}
 	/* A second document in the same stream is almost certainly a mistake. */
@@ -826,8 +830,8 @@ static char *dir_of(const char *path)
 
 struct config *config_load(const char *path, struct cfg_diag *diag)
 {
-	struct cfg_mark m = {0, 0};
-	struct ctx c = {.name = path, .diag = diag};
+	struct cfg_mark m = { 0, 0 };
+	struct ctx c = { .name = path, .diag = diag };
 	struct config *cfg;
 	size_t len;
 	char *text, *dir;
@@ -876,7 +880,8 @@ static bool scalar_equal(const struct cfg_key *k, const void *a, const void *b)
 		return *(const int64_t *)a == *(const int64_t *)b;
 	case T_HOSTPORT: {
 		const struct cfg_hostport *x = a, *y = b;
-		return (!x->text && !y->text) || (x->text && y->text && strcmp(x->text, y->text) == 0);
+		return (!x->text && !y->text) ||
+		       (x->text && y->text && strcmp(x->text, y->text) == 0);
 	}
 	default:
 		return true;
@@ -926,5 +931,5 @@ void config_dump_keys(FILE *out)
 const char *config_proxy_protocol_name(int v)
 {
 	return v >= 0 && v < (int)ARRAY_SIZE(proxy_protocol_names) - 1 ? proxy_protocol_names[v]
-									  : "?";
+								       : "?";
 }

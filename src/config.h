@@ -72,9 +72,9 @@ struct cfg_server {
 	struct cfg_hostport addr;
 	struct cfg_server_tls *tls; /* NULL: plaintext */
 	int64_t connect_timeout_ms;
-	int64_t idle_timeout_secs;	  /* 0: none */
+	int64_t idle_timeout_secs;        /* 0: none */
 	int64_t connection_lifetime_secs; /* 0: none */
-	int proxy_protocol;		  /* enum proxy_protocol */
+	int proxy_protocol;               /* enum proxy_protocol */
 };
 
 enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
@@ -82,7 +82,7 @@ enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
 struct cfg_namerd {
 	struct cfg_mark mark;
 	struct cfg_hostport addr; /* addr.text NULL when url is used */
-	char *url;		  /* NULL when addr is used */
+	char *url;                /* NULL when addr is used */
 	char *path;
 	char *namespace;
 	int64_t interval_secs;
@@ -119,7 +119,7 @@ struct cfg_proxy {
 	struct cfg_list servers; /* of struct cfg_server */
 	struct cfg_namerd *namerd;
 	struct cfg_list endpoints; /* of struct cfg_endpoint */
-	bool has_endpoints;	   /* the key was given (an empty list is valid) */
+	bool has_endpoints;        /* the key was given (an empty list is valid) */
 	struct cfg_client client;
 	int64_t max_connections; /* 0: unbounded */
 	struct cfg_accrual failure_accrual;

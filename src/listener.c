@@ -17,8 +17,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG 4096
-#define ACCEPTOR_STACK (128u << 10)
+#define LISTEN_BACKLOG  4096
+#define ACCEPTOR_STACK  (128u << 10)
 #define EMFILE_PAUSE_MS 1000
 
 struct listener {
@@ -73,7 +73,7 @@ struct listener *listener_open(const struct cfg_server *srv, char *err, size_t e
 /* Sleeps up to ms, or until the listener is stopped; false when stopped. */
 static bool acceptor_pause(struct listener *l, int ms)
 {
-	struct pollfd pfd = {.fd = l->wake_fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = l->wake_fd, .events = POLLIN };
 
 	(void)poll(&pfd, 1, ms);
 	return !atomic_load(&l->cancel);
@@ -82,7 +82,8 @@ static bool acceptor_pause(struct listener *l, int ms)
 /* Waits for a pending connection (or a stop); false when stopped. */
 static bool acceptor_wait(struct listener *l)
 {
-	struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->wake_fd, .events = POLLIN}};
+	struct pollfd pfd[2] = { { .fd = l->fd, .events = POLLIN },
+				 { .fd = l->wake_fd, .events = POLLIN } };
 
 	while (!atomic_load(&l->cancel)) {
 		int n = poll(pfd, 2, -1);

@@ -15,9 +15,9 @@
 int log_current_level = LL_INFO;
 static bool log_syslog;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};
-static const char *const level_tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG", "TRACE"};
-static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG};
+static const char *const level_names[] = { "error", "warn", "info", "debug", "trace" };
+static const char *const level_tags[] = { "ERROR", "WARN ", "INFO ", "DEBUG", "TRACE" };
+static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
 
 void log_set_level(enum log_level level)
 {

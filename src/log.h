@@ -38,8 +38,8 @@ noreturn void fatal(const char *fmt, ...) PRINTF(1, 2);
 			log_msg(l, __VA_ARGS__);                                                   \
 	} while (0)
 #define log_error(...) LOG_AT(LL_ERROR, __VA_ARGS__)
-#define log_warn(...) LOG_AT(LL_WARN, __VA_ARGS__)
-#define log_info(...) LOG_AT(LL_INFO, __VA_ARGS__)
+#define log_warn(...)  LOG_AT(LL_WARN, __VA_ARGS__)
+#define log_info(...)  LOG_AT(LL_INFO, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LL_DEBUG, __VA_ARGS__)
 #define log_trace(...) LOG_AT(LL_TRACE, __VA_ARGS__)
 

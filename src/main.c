@@ -25,7 +25,7 @@
 #include <yaml.h>
 
 #define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE   2
 
 struct options {
 	const char *config_path;
@@ -34,18 +34,17 @@ struct options {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: linkerd-tcp [OPTIONS] <PATH>\n"
-		"A TCP load balancer for the linkerd service mesh.\n"
-		"\n"
-		"  PATH                 configuration file (YAML or JSON), or - for stdin\n"
-		"  -n, --check-config   check the configuration, print \"configuration OK\"\n"
-		"  -V, --version        print the version and the library versions\n"
-		"  -h, --help           print this help\n"
-		"\n"
-		"Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop\n"
-		"accepting, let open connections finish (admin.grace_secs), then exit.\n"
-		"Environment: LINKERD_TCP_LOG=error|warn|info|debug|trace (or RUST_LOG).\n");
+	fprintf(out, "Usage: linkerd-tcp [OPTIONS] <PATH>\n"
+		     "A TCP load balancer for the linkerd service mesh.\n"
+		     "\n"
+		     "  PATH                 configuration file (YAML or JSON), or - for stdin\n"
+		     "  -n, --check-config   check the configuration, print \"configuration OK\"\n"
+		     "  -V, --version        print the version and the library versions\n"
+		     "  -h, --help           print this help\n"
+		     "\n"
+		     "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop\n"
+		     "accepting, let open connections finish (admin.grace_secs), then exit.\n"
+		     "Environment: LINKERD_TCP_LOG=error|warn|info|debug|trace (or RUST_LOG).\n");
 }
 
 static void version(void)
@@ -62,10 +61,10 @@ static void version(void)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"check-config", no_argument, NULL, 'n'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -98,7 +97,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 /* Loads the configuration, printing every problem; NULL on error. */
 static struct config *load_config(const char *path, bool to_log)
 {
-	struct cfg_diag diag = {0};
+	struct cfg_diag diag = { 0 };
 	struct config *cfg = config_load(path, &diag);
 
 	for (size_t i = 0; i < diag.nwarn; i++) {
@@ -151,7 +150,7 @@ static void drain(struct runtime *rt, const sigset_t *set)
 		log_info("draining %u connection(s) for up to %lld s", left,
 			 (long long)(grace_ms / 1000));
 	while (left > 0 && now_ms() < deadline) {
-		struct timespec tick = {0, 100 * 1000 * 1000};
+		struct timespec tick = { 0, 100 * 1000 * 1000 };
 		int sig = sigtimedwait(set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_warn("second stop signal: closing %u connection(s) now", left);
@@ -199,7 +198,7 @@ static int serve(const char *path, struct config *cfg)
 
 int main(int argc, char **argv)
 {
-	struct options o = {0};
+	struct options o = { 0 };
 	struct config *cfg;
 	const char *bad = NULL;
 	sigset_t all;

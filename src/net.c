@@ -126,7 +126,7 @@ int netaddr_from_ip(const char *ip, uint16_t port, struct netaddr *out)
 int netaddr_resolve(const char *host, uint16_t port, bool passive, struct netaddr *out, int max,
 		    char *err)
 {
-	struct addrinfo hints = {0}, *res = NULL, *ai;
+	struct addrinfo hints = { 0 }, *res = NULL, *ai;
 	char service[8];
 	int rc, n = 0;
 

@@ -15,7 +15,7 @@
 
 #include "util.h"
 
-#define NET_ERRLEN 256
+#define NET_ERRLEN     256
 #define NETADDR_STRLEN 64 /* "[ffff:...:ffff]:65535" fits */
 
 struct hostport {

@@ -30,8 +30,8 @@ typedef void (*pool_handler)(void *job, void **state);
 typedef void (*pool_state_free)(void *state);
 
 /* Starts n threads; returns NULL (and logs) when threads cannot be made. */
-struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_free state_free)
-	MUSTCHECK;
+struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn,
+		      pool_state_free state_free) MUSTCHECK;
 /* Stops the threads once their current job ends, joins them, frees all. */
 void pool_free(struct pool *p);
 

@@ -67,13 +67,14 @@ static int resolve_endpoints(const struct cfg_proxy *pc, struct endpoint_spec **
 		int k = netaddr_resolve(ce[i].addr.hp.host, ce[i].addr.hp.port, false, addrs,
 					MAX_ADDRS_PER_NAME, nerr);
 		if (k < 0) {
-			snprintf(err, errlen, "%s: endpoint %s: %s", pc->label, ce[i].addr.text, nerr);
+			snprintf(err, errlen, "%s: endpoint %s: %s", pc->label, ce[i].addr.text,
+				 nerr);
 			free(specs);
 			return -1;
 		}
 		specs = xrealloc(specs, (n + (size_t)k) * sizeof(*specs));
 		for (int j = 0; j < k; j++)
-			specs[n++] = (struct endpoint_spec){addrs[j], ce[i].weight};
+			specs[n++] = (struct endpoint_spec){ addrs[j], ce[i].weight };
 	}
 	*out = specs;
 	*nout = n;

@@ -20,9 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_ATTEMPTS 101     /* client.retries is at most 100 */
-#define PIPE_CHUNK (64 << 10) /* a default pipe's capacity */
-#define PIPE_IDLE_MS 1000    /* a quiet connection gives its pipes back */
+#define MAX_ATTEMPTS 101        /* client.retries is at most 100 */
+#define PIPE_CHUNK   (64 << 10) /* a default pipe's capacity */
+#define PIPE_IDLE_MS 1000       /* a quiet connection gives its pipes back */
 
 static size_t relay_buffer_size = 16384;
 static int relay_stop_fd = -1;
@@ -42,8 +42,8 @@ struct flow {
 	char *buf;
 	size_t off, len;
 	uint64_t bytes; /* delivered to `to` */
-	bool eof;	/* `from` has no more bytes */
-	bool shut;	/* `to` was half-closed after the last byte */
+	bool eof;       /* `from` has no more bytes */
+	bool shut;      /* `to` was half-closed after the last byte */
 	const char *from_name, *to_name;
 };
 
@@ -57,7 +57,7 @@ struct conn {
 	bool splice;
 	char client[NETADDR_STRLEN];
 	char reason[128];
-	struct flow up;	  /* client -> endpoint */
+	struct flow up;   /* client -> endpoint */
 	struct flow down; /* endpoint -> client */
 	int64_t last_io_ms;
 	bool holding_pipes;
@@ -120,8 +120,8 @@ static int connect_within(const struct netaddr *a, int64_t deadline_ms, char *er
 
 	if (fd < 0)
 		return -1;
-	pfd[0] = (struct pollfd){.fd = fd, .events = POLLOUT};
-	pfd[1] = (struct pollfd){.fd = relay_stop_fd, .events = POLLIN};
+	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	pfd[1] = (struct pollfd){ .fd = relay_stop_fd, .events = POLLIN };
 	for (;;) {
 		int64_t left = deadline_ms - now_ms();
 		if (left <= 0) {
@@ -359,9 +359,9 @@ static void conn_copy(struct conn *c)
 		int timeout = copy_timeout(c, now_ms());
 		if (timeout == -2)
 			return;
-		pfd[0] = (struct pollfd){.fd = c->cfd};
-		pfd[1] = (struct pollfd){.fd = c->efd};
-		pfd[2] = (struct pollfd){.fd = relay_stop_fd, .events = POLLIN};
+		pfd[0] = (struct pollfd){ .fd = c->cfd };
+		pfd[1] = (struct pollfd){ .fd = c->efd };
+		pfd[2] = (struct pollfd){ .fd = relay_stop_fd, .events = POLLIN };
 		flow_events(&c->up, &pfd[0], &pfd[1]);
 		flow_events(&c->down, &pfd[1], &pfd[0]);
 		/* An fd we want nothing from is left out, so a hang-up on it cannot spin us. */

@@ -11,7 +11,9 @@
 
 static int tap_n, tap_failed;
 
-__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
+#define TAP_UNUSED __attribute__((unused))
+
+TAP_UNUSED __attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -27,7 +29,7 @@ __attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, .
 	return cond;
 }
 
-__attribute__((format(printf, 1, 2))) static void diag(const char *fmt, ...)
+TAP_UNUSED __attribute__((format(printf, 1, 2))) static void diag(const char *fmt, ...)
 {
 	va_list ap;
 

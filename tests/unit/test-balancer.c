@@ -8,8 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct balancer_params params = {
-	.consecutive_failures = 3, .backoff_min_ms = 200, .backoff_max_ms = 400};
+static const struct balancer_params params = { .consecutive_failures = 3,
+					       .backoff_min_ms = 200,
+					       .backoff_max_ms = 400 };
 
 static struct endpoint_spec spec(unsigned port, double weight)
 {
@@ -35,8 +36,8 @@ static struct endpoint *pick(struct balancer *b)
 static void test_weighted_split(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s[2] = {spec(1, 3.0), spec(2, 1.0)};
-	unsigned count[3] = {0};
+	struct endpoint_spec s[2] = { spec(1, 3.0), spec(2, 1.0) };
+	unsigned count[3] = { 0 };
 
 	balancer_update(b, s, 2);
 	for (int i = 0; i < 200; i++)
@@ -49,34 +50,32 @@ static void test_weighted_split(void)
 static void test_least_loaded(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s[2] = {spec(1, 1.0), spec(2, 1.0)};
-	struct endpoint *held[5];
+	struct endpoint_spec s[2] = { spec(1, 1.0), spec(2, 1.0) };
+	struct endpoint *held[5], *fresh[5];
 	int all_idle = 1;
 
+	/* Load endpoint 1 with five long-lived connections, then add endpoint 2. */
+	balancer_update(b, s, 1);
+	for (int i = 0; i < 5; i++)
+		held[i] = pick(b);
 	balancer_update(b, s, 2);
-	/* Load endpoint 1 with five connections, as if they were long-lived. */
-	for (int i = 0; i < 5;) {
-		struct endpoint *e = pick(b);
-		if (port_of(e) == 1)
-			held[i++] = e;
-		else
-			balancer_release(b, e);
-	}
 	for (int i = 0; i < 5; i++) {
-		struct endpoint *e = pick(b);
-		all_idle &= port_of(e) == 2;
+		fresh[i] = pick(b);
+		all_idle &= port_of(fresh[i]) == 2;
 	}
 	ok(all_idle, "equal weights: new connections go to the less loaded endpoint");
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 5; i++) {
 		balancer_release(b, held[i]);
+		balancer_release(b, fresh[i]);
+	}
 	balancer_free(b);
 }
 
 static void test_ties_rotate(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s[3] = {spec(1, 1.0), spec(2, 1.0), spec(3, 1.0)};
-	unsigned seen[4] = {0};
+	struct endpoint_spec s[3] = { spec(1, 1.0), spec(2, 1.0), spec(3, 1.0) };
+	unsigned seen[4] = { 0 };
 
 	balancer_update(b, s, 3);
 	for (int i = 0; i < 30; i++) {
@@ -92,7 +91,7 @@ static void test_ties_rotate(void)
 static void test_tried_and_zero_weight(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s[3] = {spec(1, 1.0), spec(2, 0.0), spec(3, 1.0)};
+	struct endpoint_spec s[3] = { spec(1, 1.0), spec(2, 0.0), spec(3, 1.0) };
 	const char *why = NULL;
 	struct endpoint *first, *second, *third;
 	bool no_zero = true;
@@ -107,7 +106,7 @@ static void test_tried_and_zero_weight(void)
 	first = pick(b);
 	second = balancer_pick(b, &first, 1, now_ms() + 100, &why);
 	ok(second && second != first, "a retry avoids the endpoint already tried");
-	struct endpoint *tried[2] = {first, second};
+	struct endpoint *tried[2] = { first, second };
 	third = balancer_pick(b, tried, 2, now_ms() + 100, &why);
 	ok(third == NULL && strcmp(why, "all endpoints tried") == 0,
 	   "nothing left after every endpoint was tried (%s)", why ? why : "-");
@@ -119,7 +118,7 @@ static void test_tried_and_zero_weight(void)
 static void test_ejection_and_fail_open(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s[2] = {spec(1, 1.0), spec(2, 1.0)};
+	struct endpoint_spec s[2] = { spec(1, 1.0), spec(2, 1.0) };
 	struct endpoint *bad = NULL;
 	bool avoided = true;
 
@@ -166,8 +165,8 @@ static void test_ejection_and_fail_open(void)
 static void test_update_drains(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s1[2] = {spec(1, 1.0), spec(2, 1.0)};
-	struct endpoint_spec s2[1] = {spec(3, 1.0)};
+	struct endpoint_spec s1[2] = { spec(1, 1.0), spec(2, 1.0) };
+	struct endpoint_spec s2[1] = { spec(3, 1.0) };
 	struct endpoint *held = pick(b);
 	struct endpoint_view v[4];
 
@@ -193,7 +192,7 @@ static void test_update_drains(void)
 static void test_weight_update_keeps_state(void)
 {
 	struct balancer *b = balancer_new("t", &params);
-	struct endpoint_spec s[2] = {spec(1, 1.0), spec(2, 1.0)};
+	struct endpoint_spec s[2] = { spec(1, 1.0), spec(2, 1.0) };
 	struct endpoint_view v[2];
 
 	balancer_update(b, s, 2);

@@ -56,7 +56,7 @@ static void check_bad_file(const char *path)
 {
 	size_t len;
 	char *text = read_file(path, 1 << 20, &len);
-	struct cfg_diag d = {0};
+	struct cfg_diag d = { 0 };
 	struct config *cfg;
 	size_t nexp = 0;
 	bool all = true;
@@ -66,7 +66,8 @@ static void check_bad_file(const char *path)
 	cfg = config_load(path, &d);
 	for (char *line = strstr(text, "# expect: "); line; line = strstr(line + 1, "# expect: ")) {
 		char *end = strchr(line, '\n');
-		char *want = strndup(line + 10, end ? (size_t)(end - line - 10) : strlen(line + 10));
+		char *want =
+			strndup(line + 10, end ? (size_t)(end - line - 10) : strlen(line + 10));
 		char *full = xasprintf("%s:%s", path, want);
 		char *colon = strchr(want, ' ');
 		/* "L:C: text": position must match exactly, text as a substring. */
@@ -99,7 +100,7 @@ static void check_bad_file(const char *path)
 
 static void check_good_file(const char *path)
 {
-	struct cfg_diag d = {0};
+	struct cfg_diag d = { 0 };
 	struct config *cfg = config_load(path, &d);
 
 	ok(cfg != NULL, "%s loads", strrchr(path, '/') + 1);
@@ -111,11 +112,11 @@ static void check_good_file(const char *path)
 
 static void test_files(void)
 {
-	const char *kinds[] = {"bad", "good"};
+	const char *kinds[] = { "bad", "good" };
 
 	for (int k = 0; k < 2; k++) {
 		char *dir = xasprintf("%s/tests/unit/configs/%s", srcdir(), kinds[k]);
-		char **files;
+		char **files = NULL;
 		size_t n = list_dir(dir, &files);
 		ok(n > 0, "configs/%s holds test files", kinds[k]);
 		for (size_t i = 0; i < n; i++) {
@@ -178,14 +179,15 @@ static void test_readme_example(void)
 	   "namerd section with defaults");
 	ok(p->client.tls && strcmp(p->client.tls->name, "www.google.com") == 0 &&
 		   p->client.tls->trust_cert_paths.n == 2 &&
-		   strcmp(p->client.tls->trust_cert_paths.v[1], "/usr/local/etc/openssl/cert.pem") ==
-			   0,
+		   strcmp(p->client.tls->trust_cert_paths.v[1],
+			  "/usr/local/etc/openssl/cert.pem") == 0,
 	   "client TLS name and trust paths (absolute paths kept)");
 	ok(p->client.connect_timeout_ms == 1000 && p->client.retries == 2 &&
 		   p->failure_accrual.consecutive_failures == 5 && p->max_connections == 0,
 	   "client and failure accrual defaults");
 	ok(cfg->buffer_size == 16384 && cfg->relay_threads == 1024 &&
-		   strcmp(cfg->admin.addr.text, "127.0.0.1:9989") == 0 && cfg->admin.grace_secs == 10,
+		   strcmp(cfg->admin.addr.text, "127.0.0.1:9989") == 0 &&
+		   cfg->admin.grace_secs == 10,
 	   "top-level defaults");
 	config_unref(cfg);
 	cfg_diag_clear(&d);
@@ -233,12 +235,14 @@ static void note_change(const char *key, void *arg)
 static void test_static_changes(void)
 {
 	struct cfg_diag d1, d2;
-	struct config *a = load_text("proxies: [{servers: [{addr: '127.0.0.1:1'}], endpoints: []}]\n"
-				     "relay_threads: 4\n",
-				     &d1);
-	struct config *b = load_text("proxies: [{servers: [{addr: '127.0.0.1:2'}], endpoints: []}]\n"
-				     "relay_threads: 8\nadmin: {addr: '127.0.0.1:1'}\n",
-				     &d2);
+	struct config *a =
+		load_text("proxies: [{servers: [{addr: '127.0.0.1:1'}], endpoints: []}]\n"
+			  "relay_threads: 4\n",
+			  &d1);
+	struct config *b =
+		load_text("proxies: [{servers: [{addr: '127.0.0.1:2'}], endpoints: []}]\n"
+			  "relay_threads: 8\nadmin: {addr: '127.0.0.1:1'}\n",
+			  &d2);
 	char buf[256] = "";
 
 	if (a && b)

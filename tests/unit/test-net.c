@@ -44,8 +44,7 @@ int main(void)
 	parse_ok("[::1]:80", "::1", 80);
 	parse_ok("[2001:db8::5]:65535", "2001:db8::5", 65535);
 	parse_ok("localhost:4180", "localhost", 4180);
-	parse_ok("namerd.default.svc.cluster.local:4180", "namerd.default.svc.cluster.local",
-		 4180);
+	parse_ok("namerd.default.svc.cluster.local:4180", "namerd.default.svc.cluster.local", 4180);
 	parse_bad("127.0.0.1", "host:port");
 	parse_bad("127.0.0.1:", "port");
 	parse_bad("127.0.0.1:65536", "port");

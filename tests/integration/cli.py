@@ -1,0 +1,114 @@
+"""The command line: help, versions, -n, exit codes, config from stdin,
+logging levels, and the startup failures an operator meets first."""
+
+import glob
+import os
+import re
+import socket
+
+from ltcptest import *
+
+t = Tap()
+CONFIGS = os.path.join(SRCDIR, "tests", "unit", "configs")
+
+rc, out, err = run_cli("-h")
+t.ok(rc == 0 and "Usage: linkerd-tcp [OPTIONS] <PATH>" in out, "-h prints usage and exits 0")
+rc, out, err = run_cli("--help")
+t.ok(rc == 0 and "--check-config" in out, "--help lists --check-config")
+
+rc, out, err = run_cli("-V")
+t.ok(rc == 0 and re.match(r"linkerd-tcp \d+\.\d+\.\d+\n", out), "-V prints the version")
+for lib in ["GnuTLS 3.", "libyaml 0.", "libcurl 7.", "json-c 0."]:
+    t.ok(lib in out, "-V names the %s version in use" % lib.split()[0])
+
+rc, out, err = run_cli()
+t.ok(rc == 2 and "missing configuration PATH" in err, "no PATH: exit 2 with a reason")
+rc, out, err = run_cli("--bogus", "x.yml")
+t.ok(rc == 2 and "Usage" in err, "an unknown option: exit 2 with usage")
+rc, out, err = run_cli("a.yml", "b.yml")
+t.ok(rc == 2 and "too many arguments" in err, "two PATHs: exit 2")
+
+readme = os.path.join(CONFIGS, "good", "readme.yml")
+rc, out, err = run_cli("-n", readme)
+t.ok(rc == 0 and out == "configuration OK\n", "the original README example passes -n")
+rc, out, err = run_cli("--check-config", os.path.join(CONFIGS, "good", "static.json"))
+t.ok(rc == 0 and out == "configuration OK\n", "a JSON configuration passes --check-config")
+
+with open(readme, "rb") as f:
+    rc, out, err = run_cli("-n", "-", stdin=f.read())
+t.ok(rc == 0 and out == "configuration OK\n", "PATH '-' reads the configuration from stdin")
+rc, out, err = run_cli("-n", "-", stdin=b"proxies: [\n")
+t.ok(rc == 2 and err.startswith("<stdin>:"), "errors in stdin input are reported as <stdin>:LINE:COL")
+
+# Every broken config in the unit-test corpus: exit 2 and every expected message, in order.
+bad = sorted(glob.glob(os.path.join(CONFIGS, "bad", "*")))
+t.ok(len(bad) >= 12, "at least a dozen broken configurations to try (%d)" % len(bad))
+for path in bad:
+    with open(path) as f:
+        expects = re.findall(r"# expect: (\d+:\d+): (.*)", f.read())
+    rc, out, err = run_cli("-n", path)
+    lines = [l for l in err.splitlines() if l.startswith(path + ":")]
+    good = rc == 2 and out == "" and len(lines) == len(expects)
+    for (pos, text), line in zip(expects, lines):
+        good = good and line.startswith("%s:%s: " % (path, pos)) and text in line
+    if not t.ok(good, "%s: exit 2 with %d FILE:LINE:COL message(s)" % (os.path.basename(path), len(expects))):
+        t.diag(err)
+rc, out, err = run_cli("-n", "/nonexistent/linkerd-tcp.yml")
+t.ok(rc == 2 and "cannot read configuration: No such file or directory" in err,
+     "a missing file: exit 2 with the reason")
+
+# Logging levels from the environment.
+rc, out, err = run_cli("-n", readme, env={"LINKERD_TCP_LOG": "loud"})
+t.ok(rc == 2 and "LINKERD_TCP_LOG must be one of" in err, "a bad LINKERD_TCP_LOG value: exit 2")
+
+
+def first_lines(env):
+    """Runs one connection through a daemon with this environment; returns (rc, log).
+    The port is fixed in advance: at level warn there is no "listening" line."""
+    b = EchoBackend()
+    port = free_port()
+    d = Daemon(static_config(["127.0.0.1:%d" % port], [b.addr]), env=env)
+    s = wait_until(lambda: _try_connect(port), 10)
+    s.sendall(b"hi")
+    s.shutdown(socket.SHUT_WR)
+    recv_all(s, 5)
+    s.close()
+    wait_until(lambda: b.accepted == 1 and b.open == 0, 5)
+    rc = d.stop()
+    b.close()
+    return rc, d.log()
+
+
+def _try_connect(port):
+    try:
+        return connect(port, 1)
+    except OSError:
+        return None
+
+
+rc, log = first_lines({"LINKERD_TCP_LOG": "info"})
+t.ok(rc == 0 and "INFO  conn 1 " in log and "DEBUG" not in log, "LINKERD_TCP_LOG=info: summary lines, no debug")
+rc, log = first_lines({"LINKERD_TCP_LOG": "warn"})
+t.ok(rc == 0 and "INFO" not in log, "LINKERD_TCP_LOG=warn hides info lines")
+rc, log = first_lines({"LINKERD_TCP_LOG": "", "RUST_LOG": "linkerd_tcp=debug"})
+t.ok("DEBUG conn 1 accepted" in log, "RUST_LOG=linkerd_tcp=debug is honoured")
+rc, log = first_lines({"LINKERD_TCP_LOG": "", "RUST_LOG": "trace"})
+t.ok("DEBUG conn 1 accepted" in log, "RUST_LOG=trace is honoured")
+
+# A listen address already in use is a runtime failure: exit 1, nothing left running.
+busy = socket.socket()
+busy.bind(("127.0.0.1", 0))
+busy.listen(1)
+port = busy.getsockname()[1]
+d = Daemon(static_config(["127.0.0.1:%d" % port], []))
+rc = d.wait(10)
+t.ok(rc == 1 and "cannot listen on 127.0.0.1:%d: Address already in use" % port in d.log(),
+     "a listen address in use: exit 1 with the reason")
+busy.close()
+
+# An endpoint host name that does not resolve is a startup error too.
+d = Daemon(static_config(["127.0.0.1:0"], ["no-such-host.invalid:80"]))
+rc = d.wait(15)
+t.ok(rc == 1 and "no-such-host.invalid" in d.log(), "an unresolvable endpoint name: exit 1 naming it")
+
+t.done()

@@ -1,0 +1,442 @@
+"""Integration-test harness for linkerd-tcp.
+
+Starts the real daemon from a generated configuration on loopback ports,
+next to real backends run in this process (echo, identify-then-echo,
+source/sink), and reports results as TAP for automake's tap-driver.
+
+Every test script does:
+
+    from ltcptest import *
+    t = Tap()
+    ...
+    t.ok(cond, "what it shows")
+    t.done()
+"""
+
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("LTCP_BIN", "src/linkerd-tcp")
+SRCDIR = os.environ.get("LTCP_SRCDIR", ".")
+LOOPBACK = "127.0.0.1"
+
+
+class Tap:
+    """Test Anything Protocol output; the plan is printed at the end."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+        self._cleanups = []
+
+    def ok(self, cond, name):
+        self.n += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, name), flush=True)
+        if not cond:
+            self.failed += 1
+        return bool(cond)
+
+    def eq(self, got, want, name):
+        if not self.ok(got == want, name):
+            self.diag("got:  %r" % (got,))
+            self.diag("want: %r" % (want,))
+        return got == want
+
+    def diag(self, msg):
+        for line in str(msg).splitlines() or [""]:
+            print("# " + line, flush=True)
+
+    def cleanup(self, fn):
+        self._cleanups.append(fn)
+        return fn
+
+    def done(self):
+        for fn in reversed(self._cleanups):
+            try:
+                fn()
+            except Exception as e:  # a cleanup problem must not hide results
+                self.diag("cleanup: %r" % e)
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def free_port():
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def unused_port():
+    """A loopback port with nothing listening (connections are refused)."""
+    return free_port()
+
+
+def wait_until(pred, timeout=5.0, step=0.01):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def random_bytes(n, seed=1):
+    """Deterministic pseudo-random bytes (fast: SHAKE-256)."""
+    return hashlib.shake_256(b"seed-%d" % seed).digest(n)
+
+
+# ---------------------------------------------------------------- backends
+
+
+class Backend:
+    """A threaded TCP server on loopback; subclasses define handle(conn)."""
+
+    def __init__(self, name="backend", port=0):
+        self.name = name
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((LOOPBACK, port))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "%s:%d" % (LOOPBACK, self.port)
+        self.accepted = 0
+        self.open = 0
+        self.lock = threading.Lock()
+        self.conns = []
+        self.closed = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def _accept_loop(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                self.open += 1
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            self.handle(conn)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.open -= 1
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def handle(self, conn):
+        raise NotImplementedError
+
+    def close(self):
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class EchoBackend(Backend):
+    """Echoes everything; half-closes its write side after the client's EOF."""
+
+    def handle(self, conn):
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+
+
+class IdBackend(Backend):
+    """Sends "<name>\\n" on connect, then echoes until EOF."""
+
+    def handle(self, conn):
+        conn.sendall(self.name.encode() + b"\n")
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+
+
+class SourceSinkBackend(Backend):
+    """Sends `send` bytes while reading and hashing everything it receives."""
+
+    def __init__(self, send, **kw):
+        self.payload = send
+        self.received = []  # sha256 of each finished connection's input
+        super().__init__(**kw)
+
+    def handle(self, conn):
+        h = hashlib.sha256()
+        n = [0]
+
+        def reader():
+            while True:
+                data = conn.recv(262144)
+                if not data:
+                    return
+                h.update(data)
+                n[0] += len(data)
+
+        rt = threading.Thread(target=reader, daemon=True)
+        rt.start()
+        conn.sendall(self.payload)
+        conn.shutdown(socket.SHUT_WR)
+        rt.join()
+        with self.lock:
+            self.received.append((h.hexdigest(), n[0]))
+
+
+class ReplyAfterEofBackend(Backend):
+    """Reads the whole request until EOF, then sends a reply and closes."""
+
+    def __init__(self, reply, **kw):
+        self.reply = reply
+        self.requests = []
+        super().__init__(**kw)
+
+    def handle(self, conn):
+        chunks = []
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+        with self.lock:
+            self.requests.append(b"".join(chunks))
+        conn.sendall(self.reply)
+
+
+# ---------------------------------------------------------------- clients
+
+
+def connect(port, timeout=5.0):
+    s = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_line(s, timeout=5.0):
+    """Reads up to and including a newline; b"" on EOF or timeout."""
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while not buf.endswith(b"\n"):
+            c = s.recv(1)
+            if not c:
+                break
+            buf += c
+    except (socket.timeout, OSError):
+        pass
+    return buf
+
+
+def recv_all(s, timeout=30.0):
+    s.settimeout(timeout)
+    chunks = []
+    while True:
+        data = s.recv(262144)
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def exchange(port, payload, timeout=60.0, shut=True):
+    """Sends payload (half-closing afterwards) while reading the reply until EOF.
+    Returns (reply, error)."""
+    s = connect(port, timeout)
+    err = []
+
+    def writer():
+        try:
+            s.sendall(payload)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            err.append(e)
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    try:
+        reply = recv_all(s, timeout)
+    except OSError as e:
+        err.append(e)
+        reply = b""
+    w.join(timeout)
+    s.close()
+    return reply, (err[0] if err else None)
+
+
+def closed_promptly(port, within=2.0):
+    """True when the proxy closes a new connection by itself within `within` s."""
+    start = time.monotonic()
+    try:
+        s = connect(port, within)
+    except OSError:
+        return True, time.monotonic() - start
+    s.settimeout(within)
+    try:
+        data = s.recv(1)
+        closed = data == b""
+    except ConnectionResetError:
+        closed = True
+    except socket.timeout:
+        closed = False
+    s.close()
+    return closed, time.monotonic() - start
+
+
+# ---------------------------------------------------------------- the daemon
+
+
+def yaml_quote(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+class Daemon:
+    """Runs src/linkerd-tcp on a config file; stderr goes to a log file."""
+
+    def __init__(self, config_text, tmpdir=None, env=None, name="linkerd-tcp.yml", args=()):
+        self.dir = tmpdir or tempfile.mkdtemp(prefix="ltcp-")
+        self.path = os.path.join(self.dir, name)
+        self.logpath = os.path.join(self.dir, "daemon.log")
+        self.write_config(config_text)
+        e = dict(os.environ)
+        e.setdefault("LINKERD_TCP_LOG", "debug")
+        e.update(env or {})
+        self.logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(
+            [BIN, *args, self.path], stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=e
+        )
+        self.rc = None
+
+    def write_config(self, text):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+    def log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout=5.0, count=1):
+        """Waits until pattern (a regex) matches `count` times; returns the matches."""
+        rx = re.compile(pattern)
+
+        def found():
+            m = rx.findall(self.log())
+            return m if len(m) >= count else None
+
+        return wait_until(found, timeout)
+
+    def wait_ready(self, timeout=10.0):
+        ok = self.wait_log(r"running \(pid", timeout)
+        if not ok:
+            raise RuntimeError("daemon did not start:\n" + self.log())
+        return self
+
+    def listening(self):
+        """{label: [port, ...]} from the 'listening on' lines."""
+        out = {}
+        for addr, label in re.findall(r"listening on (\S+) for (\S+)", self.log()):
+            out.setdefault(label, []).append(int(addr.rsplit(":", 1)[1]))
+        return out
+
+    def port(self, label="proxy0", index=0):
+        return self.listening()[label][index]
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self, text=None, expect="reload: configuration applied", timeout=5.0):
+        before = len(re.findall(expect, self.log())) if expect else 0
+        if text is not None:
+            self.write_config(text)
+        self.signal(signal.SIGHUP)
+        if expect:
+            return self.wait_log(expect, timeout, count=before + 1)
+        return True
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def wait(self, timeout=15.0):
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.rc = self.proc.wait()
+            self.rc = "killed"
+        self.logf.close()
+        return self.rc
+
+    def stop(self, timeout=15.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+
+def run_cli(*args, stdin=None, env=None, timeout=10):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN, *args], input=stdin, capture_output=True, env=e, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def static_config(servers, endpoints, label="proxy0", extra_proxy="", top=""):
+    """A one-proxy YAML config with static endpoints.
+
+    servers: list of "host:port"; endpoints: list of (addr, weight) or addr."""
+    lines = [top.rstrip()] if top else []
+    lines += ["proxies:", "  - label: %s" % label, "    servers:"]
+    for s in servers:
+        lines.append("      - addr: %s" % yaml_quote(s))
+    if endpoints:
+        lines.append("    endpoints:")
+        for e in endpoints:
+            addr, weight = (e, None) if isinstance(e, str) else e
+            lines.append("      - addr: %s" % yaml_quote(addr))
+            if weight is not None:
+                lines.append("        weight: %s" % weight)
+    else:
+        lines.append("    endpoints: []")
+    if extra_proxy:
+        lines += ["    " + l for l in extra_proxy.strip().splitlines()]
+    return "\n".join(lines) + "\n"
