@@ -914,9 +914,10 @@ void config_changed_static(const struct config *a, const struct config *b,
 static void dump_keys(FILE *out, const struct cfg_section *sec, const char *prefix)
 {
 	for (const struct cfg_key *k = sec->keys; k->name; k++) {
-		fprintf(out, "%s%s\n", prefix, k->name);
+		const char *list = k->type == T_LIST ? "[]" : "";
+		fprintf(out, "%s%s%s\n", prefix, k->name, list);
 		if (k->sub) {
-			char *p = xasprintf("%s%s.", prefix, k->name);
+			char *p = xasprintf("%s%s%s.", prefix, k->name, list);
 			dump_keys(out, k->sub, p);
 			free(p);
 		}

@@ -5,6 +5,7 @@ import glob
 import os
 import re
 import socket
+import subprocess
 
 from ltcptest import *
 
@@ -110,5 +111,14 @@ busy.close()
 d = Daemon(static_config(["127.0.0.1:0"], ["no-such-host.invalid:80"]))
 rc = d.wait(15)
 t.ok(rc == 1 and "no-such-host.invalid" in d.log(), "an unresolvable endpoint name: exit 1 naming it")
+
+# The README's first command ends with examples/demo: it must work as shipped.
+demo = subprocess.run([os.path.join(SRCDIR, "examples", "demo"), "--once"], capture_output=True,
+                      env=dict(os.environ, LTCP_BIN=BIN), timeout=60)
+out = demo.stdout.decode(errors="replace")
+t.ok(demo.returncode == 0 and "hello from backend 8081" in out and "hello from backend 8082" in out,
+     "examples/demo serves requests from both backends through the proxy")
+if demo.returncode != 0:
+    t.diag(out + demo.stderr.decode(errors="replace"))
 
 t.done()

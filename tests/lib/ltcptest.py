@@ -25,6 +25,8 @@ import threading
 import time
 
 BIN = os.environ.get("LTCP_BIN", "src/linkerd-tcp")
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:")
+_daemons = []
 SRCDIR = os.environ.get("LTCP_SRCDIR", ".")
 LOOPBACK = "127.0.0.1"
 
@@ -54,6 +56,20 @@ class Tap:
         for line in str(msg).splitlines() or [""]:
             print("# " + line, flush=True)
 
+    def _check_sanitizers(self):
+        """Every daemon this script ran must have stopped without a sanitizer report."""
+        if not _daemons:
+            return
+        bad = []
+        for d in _daemons:
+            if d.alive():
+                d.stop()
+            text = d.log()
+            if SANITIZER_REPORT.search(text):
+                bad.append(d)
+                self.diag("sanitizer report in %s:\n%s" % (d.logpath, text[-4000:]))
+        self.ok(not bad, "no sanitizer reports in the logs of %d daemon run(s)" % len(_daemons))
+
     def cleanup(self, fn):
         self._cleanups.append(fn)
         return fn
@@ -64,6 +80,7 @@ class Tap:
                 fn()
             except Exception as e:  # a cleanup problem must not hide results
                 self.diag("cleanup: %r" % e)
+        self._check_sanitizers()
         print("1..%d" % self.n, flush=True)
         sys.exit(1 if self.failed else 0)
 
@@ -339,6 +356,7 @@ class Daemon:
             [BIN, *args, self.path], stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=e
         )
         self.rc = None
+        _daemons.append(self)
 
     def write_config(self, text):
         tmp = self.path + ".tmp"
@@ -398,6 +416,8 @@ class Daemon:
         return (int(fields[11]) + int(fields[12])) / ticks
 
     def wait(self, timeout=15.0):
+        if self.logf.closed:
+            return self.rc
         try:
             self.rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -255,6 +255,50 @@ static void test_static_changes(void)
 	cfg_diag_clear(&d2);
 }
 
+/* Every key of the table appears in doc/configuration.md (as its dotted
+ * path) and in the sample configuration (as "name:", commented or not). */
+static void test_keys_documented(void)
+{
+	char *doc = NULL, *sample = NULL, *keys = NULL;
+	size_t keylen = 0;
+	FILE *mem = open_memstream(&keys, &keylen);
+	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
+	char *samplepath = xasprintf("%s/examples/linkerd-tcp.yml", srcdir());
+	unsigned n = 0, missing = 0;
+
+	config_dump_keys(mem);
+	fclose(mem);
+	doc = read_file(docpath, 1 << 20, NULL);
+	sample = read_file(samplepath, 1 << 20, NULL);
+	if (!ok(doc && sample, "read the configuration reference and the sample"))
+		goto out;
+	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
+		char *quoted = xasprintf("`%s`", k);
+		const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
+		char *entry = xasprintf("\n%.*s:", (int)strcspn(leaf, "["), leaf);
+		if (!strstr(doc, quoted)) {
+			diag("%s is not in doc/configuration.md", quoted);
+			missing++;
+		}
+		entry[0] = ' '; /* nested keys follow indentation or "# " */
+		bool in_sample = strstr(sample, entry);
+		entry[0] = '\n';
+		if (!in_sample && !strstr(sample, entry)) {
+			diag("%s is not in examples/linkerd-tcp.yml", entry);
+			missing++;
+		}
+		free(quoted);
+		free(entry);
+	}
+	ok(n > 40 && missing == 0, "all %u configuration keys are documented and in the sample", n);
+out:
+	free(doc);
+	free(sample);
+	free(keys);
+	free(docpath);
+	free(samplepath);
+}
+
 int main(void)
 {
 	test_readme_example();
@@ -262,5 +306,6 @@ int main(void)
 	test_refcount();
 	test_static_changes();
 	test_files();
+	test_keys_documented();
 	return tap_done();
 }
