@@ -168,6 +168,20 @@ def test_pool_bound():
     close_all(extra)
 
 
+def test_max_connections():
+    b = backend(IdBackend, name="b")
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], extra_proxy="max_connections: 2",
+                             top="relay_threads: 16"))
+    port = d.port()
+    first = [connect(port) for _ in range(2)]
+    t.ok(all(read_line(s) == b"b\n" for s in first), "max_connections: 2 serves two clients")
+    third = connect(port)
+    t.eq(read_line(third, 0.5), b"", "a third client waits while the proxy is at its limit")
+    first[0].close()
+    t.eq(read_line(third, 5.0), b"b\n", "... and is served when one of the two ends")
+    close_all(first[1:] + [third])
+
+
 def test_sigterm_drains():
     payload = random_bytes(8 * MiB, seed=5)
     b = backend(EchoBackend, name="echo")
@@ -227,6 +241,7 @@ for fn in [
     test_refusing_endpoint,
     test_no_endpoints,
     test_pool_bound,
+    test_max_connections,
     test_sigterm_drains,
     test_sigterm_grace_expires,
 ]:

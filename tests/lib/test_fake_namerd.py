@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 
 import fake_namerd as fn  # noqa: E402
 from fake_namerd import FakeNamerd  # noqa: E402
+from ltcptest import Tap  # noqa: E402
 
 HOST = "127.0.0.1"
 NS = "default"
@@ -39,31 +40,6 @@ NEG = b'{"type":"neg"}\n'
 FAILED = b'{"type":"failed","cause":"malformed address: 10.0.0.7"}\n'
 BARE_500 = b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n"
 INVALID_400 = b"Invalid path: invalid / '/' expected but 'i' found at '[i]nvalid'"
-
-
-# ---------------------------------------------------------------------------
-# TAP
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, name):
-        self.n += 1
-        print("%sok %d - %s" % ("" if cond else "not ", self.n, name), flush=True)
-        if not cond:
-            self.failed += 1
-        return bool(cond)
-
-    def eq(self, got, want, name):
-        if not self.ok(got == want, name):
-            self.diag("got:  %r" % (got,))
-            self.diag("want: %r" % (want,))
-
-    def diag(self, msg):
-        for line in str(msg).splitlines():
-            print("# " + line, flush=True)
 
 
 t = Tap()
@@ -615,9 +591,8 @@ def main():
             while OPEN_CLIENTS:
                 OPEN_CLIENTS.pop().close()
     t.diag("%.2f s" % (time.monotonic() - started))
-    print("1..%d" % t.n, flush=True)
-    return 1 if t.failed else 0
+    t.done()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
