@@ -291,6 +291,8 @@ static const struct cfg_key namerd_keys[] = {
 	INT(struct cfg_namerd, interval_secs, "5", 1, SECS_MAX),
 	KEY(struct cfg_namerd, mode, T_ENUM, .def = "watch", .enums = namerd_mode_names),
 	INT(struct cfg_namerd, timeout_ms, "5000", 1, MS_MAX),
+	INT(struct cfg_namerd, watch_idle_secs, "600", 0, SECS_MAX),
+	KEY(struct cfg_namerd, trust_cert_path, T_PATH),
 	{ 0 },
 };
 static const struct cfg_section namerd_sec = { "namerd", namerd_keys, sizeof(struct cfg_namerd),

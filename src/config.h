@@ -88,6 +88,8 @@ struct cfg_namerd {
 	int64_t interval_secs;
 	int mode; /* enum namerd_mode */
 	int64_t timeout_ms;
+	int64_t watch_idle_secs; /* reopen a silent watch stream; 0: never */
+	char *trust_cert_path;   /* CA bundle for https; NULL: the system store */
 };
 
 struct cfg_client_tls {

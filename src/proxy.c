@@ -5,6 +5,7 @@
 #include "balancer.h"
 #include "listener.h"
 #include "log.h"
+#include "namerd.h"
 #include "relay.h"
 
 #include <pthread.h>
@@ -40,6 +41,7 @@ struct proxy {
 	/* Main thread only. */
 	struct listener **ls;
 	size_t nls;
+	struct namerd *namerd; /* NULL with static endpoints */
 	struct proxy_stage stage;
 };
 
@@ -150,8 +152,20 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 	return p;
 }
 
+/* Starts, keeps or stops the namerd thread to match pc. */
+static void sync_namerd(struct proxy *p, const struct cfg_proxy *pc)
+{
+	if (p->namerd && pc->namerd && namerd_same_config(p->namerd, pc->namerd))
+		return;
+	namerd_stop(p->namerd);
+	p->namerd = NULL;
+	if (pc->namerd)
+		p->namerd = namerd_start(p->label, pc->namerd, p->bal);
+}
+
 void proxy_start(struct proxy *p, struct pool *pool)
 {
+	sync_namerd(p, p->pc);
 	for (size_t i = 0; i < p->nls; i++)
 		if (listener_start(p->ls[i], p, pool) < 0)
 			fatal("%s: cannot start accepting", p->label);
@@ -159,6 +173,8 @@ void proxy_start(struct proxy *p, struct pool *pool)
 
 void proxy_stop(struct proxy *p)
 {
+	namerd_stop(p->namerd);
+	p->namerd = NULL;
 	for (size_t i = 0; i < p->nls; i++)
 		listener_close(p->ls[i]);
 	free(p->ls);
@@ -244,6 +260,7 @@ void proxy_commit_reload(struct proxy *p, struct pool *pool)
 	balancer_set_params(p->bal, &bp);
 	if (s->pc->has_endpoints)
 		balancer_update(p->bal, s->specs, s->nspecs);
+	sync_namerd(p, s->pc);
 	for (size_t i = 0; i < p->nls; i++)
 		if (!listener_in(s->ls, s->nls, p->ls[i]))
 			listener_close(p->ls[i]);
@@ -270,6 +287,11 @@ struct balancer *proxy_balancer(struct proxy *p)
 struct proxy_stats *proxy_stats(struct proxy *p)
 {
 	return &p->stats;
+}
+
+struct namerd *proxy_namerd(struct proxy *p)
+{
+	return p->namerd;
 }
 
 bool proxy_admit(struct proxy *p, const atomic_bool *cancel)

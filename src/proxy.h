@@ -57,6 +57,8 @@ void proxy_abort_reload(struct proxy *p);
 const char *proxy_label(const struct proxy *p);
 struct balancer *proxy_balancer(struct proxy *p);
 struct proxy_stats *proxy_stats(struct proxy *p);
+/* The proxy's namerd client, or NULL (static endpoints); main thread only. */
+struct namerd *proxy_namerd(struct proxy *p);
 
 /* Acceptor side: wait for room under max_connections (false once cancelled). */
 bool proxy_admit(struct proxy *p, const atomic_bool *cancel);

@@ -1,0 +1,325 @@
+"""Service discovery through namerd (tests/lib/fake_namerd.py follows
+namerd-api.md): watch and poll, weights from meta, neg, failures that must
+keep the last good endpoint set, recovery, startup, https and the request
+the client sends."""
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from fake_namerd import FakeNamerd
+from ltcptest import *
+
+t = Tap()
+NS, PATH = "default", "/svc/web"
+
+
+def daemon(cfg, **kw):
+    d = Daemon(cfg, **kw).wait_ready()
+    t.cleanup(d.stop)
+    return d
+
+
+def backend(name):
+    b = IdBackend(name=name)
+    t.cleanup(b.close)
+    return b
+
+
+def namerd():
+    n = FakeNamerd().start()
+    t.cleanup(n.stop)
+    return n
+
+
+def namerd_config(n, mode="watch", extra="", top="", label="proxy0", path=PATH, client=""):
+    text = (top + "\n" if top else "") + """proxies:
+  - label: %s
+    servers:
+      - addr: 127.0.0.1:0
+    namerd:
+      addr: 127.0.0.1:%d
+      path: %s
+      mode: %s
+      interval_secs: 1
+      timeout_ms: 1000
+%s""" % (label, n.port, path, mode, "".join("      %s\n" % l for l in extra.splitlines()))
+    if client:
+        text += "    client:\n" + "".join("      %s\n" % l for l in client.splitlines())
+    return text
+
+
+def who(port, timeout=3.0):
+    s = connect(port)
+    line = read_line(s, timeout).strip().decode()
+    s.close()
+    return line
+
+
+def eventually(port, want, timeout):
+    """Seconds until a new connection lands on `want`, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if who(port, 1.0) == want:
+                return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return None
+
+
+def bound(n, *backends, weights=None):
+    addrs = []
+    for i, b in enumerate(backends):
+        meta = {} if weights is None else {"endpoint_addr_weight": weights[i]}
+        addrs.append(("127.0.0.1", b.port, meta))
+    n.set_bound(NS, PATH, addrs)
+
+
+def test_updates(mode, within):
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode=mode))
+    port = d.port()
+    t.eq(who(port), "a", "%s: the first answer is used" % mode)
+    held = connect(port)
+    t.eq(read_line(held), b"a\n", "%s: a connection to a is open" % mode)
+    bound(n, b)
+    secs = eventually(port, "b", 5.0)
+    t.ok(secs is not None and secs < within,
+         "%s: a new endpoint set is used by new connections within %.1f s (%s)" % (mode, within, secs))
+    payload = random_bytes(2 << 20, seed=7)
+    held.sendall(payload)
+    held.shutdown(socket.SHUT_WR)
+    t.ok(recv_all(held) == payload, "%s: the open connection to the removed endpoint keeps transferring" % mode)
+    held.close()
+    lines = n.request_lines()
+    want = "GET /api/1/resolve/default?path=%2Fsvc%2Fweb" + ("&watch=1" if mode == "watch" else "")
+    t.ok(lines and lines[0].startswith(want + " HTTP/1.1"), "%s: the request is %s" % (mode, want))
+    if mode == "watch":
+        t.ok(n.request_count(NS, PATH, watch=True) == 1, "watch: one stream carried both updates")
+    else:
+        t.ok(n.request_count(NS, PATH, watch=False) >= 2, "poll: namerd was asked again")
+    return d, n, a, b
+
+
+def test_weights():
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a, b, weights=[3.0, 1.0])
+    d = daemon(namerd_config(n, top="relay_threads: 256"))
+    socks, ids = [], []
+    for _ in range(200):
+        s = connect(d.port())
+        socks.append(s)
+        ids.append(read_line(s).strip().decode())
+    na, nb = ids.count("a"), ids.count("b")
+    t.ok(na + nb == 200 and nb > 0 and 2.5 <= na / nb <= 3.5,
+         "weights 3.0 vs 1.0 from namerd meta split 200 held connections %d:%d" % (na, nb))
+    for s in socks:
+        s.close()
+
+
+def test_neg_and_empty():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n))
+    port = d.port()
+    t.eq(who(port), "a", "bound: served")
+    n.set_neg(NS, PATH)
+    t.ok(d.wait_log("does not exist \\(neg\\): no endpoints"), "neg is logged")
+    closed, secs = closed_promptly(port, 3.0)
+    t.ok(closed and secs < 0.5, "neg: new connections are closed promptly (%.3f s)" % secs)
+    bound(n, a)
+    t.ok(eventually(port, "a", 3.0) is not None, "bound again: served again")
+    n.set_bound(NS, PATH, [])
+    t.ok(d.wait_log(r"proxy0: namerd /svc/web: 0 endpoint\(s\)", count=2), "an empty bound set is applied")
+    closed, secs = closed_promptly(port, 3.0)
+    t.ok(closed and secs < 0.5, "empty bound: new connections are closed promptly (%.3f s)" % secs)
+
+
+def keeps_serving(port, want="a", n=5):
+    return all(who(port) == want for _ in range(n))
+
+
+def test_faults(mode):
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode=mode, extra="watch_idle_secs: 2"))
+    port = d.port()
+    t.eq(who(port), "a", "%s: served by the first answer" % mode)
+
+    n.set_raw(NS, PATH, '{"type":"bound","addrs":[{"ip":"127.0.0.1"')
+    if mode == "poll":
+        d.wait_log("bad response", 5)
+    t.ok(keeps_serving(port), "%s: garbage from namerd keeps the last good set" % mode)
+    n.set_error(NS, PATH, "name tree failed")
+    t.ok(d.wait_log("name tree failed|HTTP 500", 5), "%s: a namerd error (500 or error line) is logged" % mode)
+    t.ok(keeps_serving(port), "%s: ... and the last good set is kept" % mode)
+    n.set_failed(NS, PATH, "malformed address: 10.0.0.7")
+    t.ok(d.wait_log("resolution failed: malformed address", 5) or mode == "watch",
+         "%s: a failed answer is logged" % mode)
+    t.ok(keeps_serving(port), "%s: a failed answer keeps the last good set" % mode)
+
+    n.stop()
+    time.sleep(1.5)
+    t.ok(keeps_serving(port), "%s: namerd down: traffic keeps flowing" % mode)
+    n.start()
+    n.hang(True)
+    time.sleep(1.5)
+    t.ok(keeps_serving(port), "%s: namerd hanging: traffic keeps flowing" % mode)
+    t.ok(d.wait_log("no answer within 1000 ms", 5), "%s: the hang is logged as a timeout" % mode)
+    n.hang(False)
+    bound(n, b)
+    secs = eventually(port, "b", 10.0)
+    t.ok(secs is not None, "%s: namerd back: updates resume (%.2f s)" % (mode, secs or -1))
+    t.ok(d.wait_log("answers again"), "%s: the recovery is logged" % mode)
+    episodes = len(re.findall("keeping the last endpoint set", d.log()))
+    t.ok(1 <= episodes <= 6, "%s: failures are logged once per episode (%d warnings)" % (mode, episodes))
+    if mode == "watch":
+        before = n.request_count(NS, PATH, watch=True)
+        n.cut_streams()
+        bound(n, a)
+        t.ok(eventually(port, "a", 5.0) is not None, "watch: a cut stream is reopened and resumes")
+        t.ok(n.request_count(NS, PATH, watch=True) > before, "watch: ... with a new request")
+
+
+def test_silent_stream_recycled():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, extra="watch_idle_secs: 1"))
+    wait_until(lambda: n.request_count(NS, PATH, watch=True) >= 3, 6)
+    t.ok(n.request_count(NS, PATH, watch=True) >= 3,
+         "watch_idle_secs: a silent stream is reopened for a fresh snapshot")
+    t.eq(who(d.port()), "a", "... and serving goes on")
+
+
+def test_startup_wait():
+    n = namerd()
+    a = backend("a")
+    n.hang(True)
+    d = daemon(namerd_config(n, client="connect_timeout_ms: 1500"))
+    port = d.port()
+    start = time.monotonic()
+    closed, _ = closed_promptly(port, 5.0)
+    secs = time.monotonic() - start
+    t.ok(closed and 1.2 < secs < 3.0, "before any answer a connection waits connect_timeout_ms, then is closed (%.2f s)" % secs)
+    t.ok(d.wait_log("reason=not resolved"), "... with reason 'not resolved'")
+    s = connect(port)
+    time.sleep(0.3)
+    bound(n, a)
+    n.hang(False)
+    t.eq(read_line(s, 5.0), b"a\n", "a connection waiting for the first answer is served once it arrives")
+    s.close()
+
+
+def test_readme_namerd():
+    """The README's namerd section (addr + path only, namespace default) against the fake."""
+    try:
+        n = FakeNamerd(port=4180).start()
+        port_note = "4180"
+    except OSError:
+        n = FakeNamerd().start()
+        port_note = "an ephemeral port (4180 is taken)"
+    t.cleanup(n.stop)
+    a = backend("google")
+    n.set_bound("default", "/svc/google", [("127.0.0.1", a.port)])
+    d = daemon("""proxies:
+  - servers:
+      - addr: 127.0.0.1:0
+    namerd:
+      addr: 127.0.0.1:%d
+      path: /svc/google
+""" % n.port)
+    t.eq(who(d.port()), "google", "the README's namerd section resolves /svc/google on %s" % port_note)
+
+
+def test_https():
+    tmp = tempfile.mkdtemp(prefix="ltcp-namerd-tls-")
+    key, crt = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    if r.returncode != 0:
+        t.ok(False, "openssl made a test certificate: %s" % r.stderr.decode())
+        return
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    tls_port = free_port()
+    front = subprocess.Popen(["socat", "OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,verify=0"
+                              % (tls_port, crt, key), "TCP:127.0.0.1:%d" % n.port],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.cleanup(front.kill)
+    wait_until(lambda: _listening(tls_port), 5)
+    cfg = """proxies:
+  - servers: [{addr: "127.0.0.1:0"}]
+    namerd:
+      url: https://127.0.0.1:%d/
+      path: %s
+      mode: poll
+      trust_cert_path: %s
+""" % (tls_port, PATH, crt)
+    d = daemon(cfg)
+    t.eq(who(d.port()), "a", "namerd over https, verified against trust_cert_path")
+    untrusted = cfg.replace("      trust_cert_path: %s\n" % crt, "")
+    d2 = daemon(untrusted)
+    t.ok(d2.wait_log("keeping the last endpoint set"), "https with an untrusted certificate is refused")
+    closed, _ = closed_promptly(d2.port(), 5.0)
+    t.ok(closed, "... and no endpoints are used")
+
+
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_reload_switches():
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr]))
+    port = d.port()
+    t.eq(who(port), "b", "static endpoints first")
+    # The listener's configured address stays "127.0.0.1:0", so its socket is kept.
+    t.ok(d.reload(namerd_config(n)), "reload to namerd")
+    t.ok(eventually(port, "a", 5.0) is not None, "after the reload namerd's answer is used")
+    t.ok(d.reload(static_config(["127.0.0.1:0"], [b.addr])), "reload back to static")
+    t.ok(eventually(port, "b", 5.0) is not None, "the static list is used again")
+    t.ok(d.wait_log("no longer listening|resolving") and d.alive(), "the daemon stayed up through both")
+
+
+import re  # noqa: E402  (used by the fault tests)
+import tempfile  # noqa: E402
+
+for fn, args in [
+    (test_updates, ("poll", 1.5)),
+    (test_updates, ("watch", 1.0)),
+    (test_weights, ()),
+    (test_neg_and_empty, ()),
+    (test_faults, ("watch",)),
+    (test_faults, ("poll",)),
+    (test_silent_stream_recycled, ()),
+    (test_startup_wait, ()),
+    (test_readme_namerd, ()),
+    (test_https, ()),
+    (test_reload_switches, ()),
+]:
+    try:
+        fn(*args)
+    except Exception as e:
+        import traceback
+
+        t.ok(False, "%s%r raised %r" % (fn.__name__, args, e))
+        t.diag(traceback.format_exc())
+t.done()
