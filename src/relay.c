@@ -56,6 +56,7 @@ struct conn {
 	int cfd, efd;
 	bool splice;
 	char client[NETADDR_STRLEN];
+	char endpoint[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
 	char reason[128];
 	struct flow up;   /* client -> endpoint */
 	struct flow down; /* endpoint -> client */
@@ -183,6 +184,7 @@ static int conn_connect(struct conn *c)
 		balancer_report(c->bal, e, c->efd >= 0);
 		if (c->efd >= 0) {
 			c->ep = e;
+			snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint_name(e));
 			return 0;
 		}
 		atomic_fetch_add(&st->connect_failures, 1);
@@ -432,7 +434,7 @@ static void conn_close(struct conn *c)
 	log_info("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
 		 "duration=%.3fs reason=%s",
 		 (unsigned long long)c->id, c->client, job->server, proxy_label(job->proxy),
-		 c->ep ? endpoint_name(c->ep) : "-", (unsigned long long)c->up.bytes,
+		 c->ep ? c->endpoint : "-", (unsigned long long)c->up.bytes,
 		 (unsigned long long)c->down.bytes, secs, c->reason[0] ? c->reason : "?");
 	proxy_leave(job->proxy);
 	config_unref(job->cfg);
@@ -459,7 +461,7 @@ void relay_run(void *arg, void **state)
 		  job->server);
 	if (conn_connect(&c) < 0)
 		goto out;
-	log_debug("conn %llu connected to %s", (unsigned long long)c.id, endpoint_name(c.ep));
+	log_debug("conn %llu connected to %s", (unsigned long long)c.id, c.endpoint);
 	conn_buffers(&c);
 	c.splice = true; /* both sides plain; TLS turns this off */
 	flow_init(&c.up, c.cfd, c.efd, c.rt->buf[0], "client", "endpoint");
