@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "runtime.h"
+#include "tls.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -99,6 +100,12 @@ static struct config *load_config(const char *path, bool to_log)
 {
 	struct cfg_diag diag = { 0 };
 	struct config *cfg = config_load(path, &diag);
+
+	/* Key and certificate files are part of the configuration: check them too. */
+	if (cfg && tls_check_config(cfg, &diag) > 0) {
+		config_unref(cfg);
+		cfg = NULL;
+	}
 
 	for (size_t i = 0; i < diag.nwarn; i++) {
 		if (to_log)
