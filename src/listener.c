@@ -6,6 +6,7 @@
 #include "pool.h"
 #include "proxy.h"
 #include "relay.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -29,6 +30,7 @@ struct listener {
 	char name[NETADDR_STRLEN];
 	uint16_t port;
 	const struct cfg_server *srv; /* guarded by the proxy's lock */
+	struct tls_creds *tls;        /* guarded by the proxy's lock; NULL: plaintext */
 	struct proxy *proxy;
 	struct pool *pool;
 	pthread_t thread;
@@ -210,6 +212,7 @@ void listener_close(struct listener *l)
 	}
 	close_fd(&l->fd);
 	close_fd(&l->wake_fd);
+	tls_creds_unref(l->tls);
 	free(l->key);
 	free(l);
 }
@@ -232,4 +235,17 @@ const struct cfg_server *listener_server(const struct listener *l)
 void listener_set_server(struct listener *l, const struct cfg_server *srv)
 {
 	l->srv = srv;
+}
+
+struct tls_creds *listener_tls(const struct listener *l)
+{
+	return l->tls;
+}
+
+struct tls_creds *listener_swap_tls(struct listener *l, struct tls_creds *tls)
+{
+	struct tls_creds *old = l->tls;
+
+	l->tls = tls;
+	return old;
 }

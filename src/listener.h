@@ -15,6 +15,7 @@
 struct listener;
 struct proxy;
 struct pool;
+struct tls_creds;
 
 /* Resolves and binds srv->addr; NULL with err on failure. */
 struct listener *listener_open(const struct cfg_server *srv, char *err, size_t errlen);
@@ -30,5 +31,9 @@ const char *listener_name(const struct listener *l);
 /* The server section in effect; guarded by the owning proxy's lock. */
 const struct cfg_server *listener_server(const struct listener *l);
 void listener_set_server(struct listener *l, const struct cfg_server *srv);
+/* The TLS server credentials in effect (NULL: plaintext); guarded like the server. */
+struct tls_creds *listener_tls(const struct listener *l);
+/* Installs new credentials (the listener takes the reference) and returns the old. */
+struct tls_creds *listener_swap_tls(struct listener *l, struct tls_creds *tls);
 
 #endif

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "namerd.h"
 #include "relay.h"
+#include "tls.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ struct proxy_stage {
 	size_t nls;
 	struct endpoint_spec *specs;
 	size_t nspecs;
+	struct tls_creds **server_tls; /* per listener in ls; NULL entries: plaintext */
+	struct tls_creds *client_tls;
 	bool active;
 };
 
@@ -36,6 +39,7 @@ struct proxy {
 	pthread_cond_t admit_cond;
 	struct config *cfg;
 	const struct cfg_proxy *pc;
+	struct tls_creds *client_tls;
 	unsigned admitted;
 
 	/* Main thread only. */
@@ -83,6 +87,48 @@ static int resolve_endpoints(const struct cfg_proxy *pc, struct endpoint_spec **
 	return 0;
 }
 
+static void free_tls(struct tls_creds **server_tls, size_t n, struct tls_creds *client_tls)
+{
+	for (size_t i = 0; server_tls && i < n; i++)
+		tls_creds_unref(server_tls[i]);
+	free(server_tls);
+	tls_creds_unref(client_tls);
+}
+
+/* Loads every TLS credential pc names (fresh from the files: key rotation). */
+static int load_tls(const struct cfg_proxy *pc, struct tls_creds ***server_tls,
+		    struct tls_creds **client_tls, char *err, size_t errlen)
+{
+	const struct cfg_server *sc = pc->servers.v;
+	char terr[TLS_ERRLEN];
+
+	*server_tls = xcalloc(pc->servers.n, sizeof(**server_tls));
+	*client_tls = NULL;
+	for (size_t i = 0; i < pc->servers.n; i++) {
+		if (!sc[i].tls)
+			continue;
+		(*server_tls)[i] = tls_server_creds_load(sc[i].tls, terr, NULL, NULL);
+		if (!(*server_tls)[i]) {
+			snprintf(err, errlen, "%s: server %s: tls: %s", pc->label, sc[i].addr.text,
+				 terr);
+			goto fail;
+		}
+	}
+	if (pc->client.tls) {
+		*client_tls = tls_client_creds_load(pc->client.tls, terr, NULL, NULL);
+		if (!*client_tls) {
+			snprintf(err, errlen, "%s: client tls: %s", pc->label, terr);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	free_tls(*server_tls, pc->servers.n, *client_tls);
+	*server_tls = NULL;
+	*client_tls = NULL;
+	return -1;
+}
+
 static struct listener *find_listener(struct listener **ls, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
@@ -127,11 +173,16 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 	const struct cfg_proxy *pc = (const struct cfg_proxy *)cfg->proxies.v + index;
 	struct balancer_params bp = accrual_params(pc);
 	struct endpoint_spec *specs = NULL;
+	struct tls_creds **server_tls, *client_tls;
 	size_t nspecs = 0;
 	struct proxy *p;
 
 	if (pc->has_endpoints && resolve_endpoints(pc, &specs, &nspecs, err, errlen) < 0)
 		return NULL;
+	if (load_tls(pc, &server_tls, &client_tls, err, errlen) < 0) {
+		free(specs);
+		return NULL;
+	}
 	p = xcalloc(1, sizeof(*p));
 	atomic_init(&p->refs, 1);
 	p->label = xstrdup(pc->label);
@@ -140,12 +191,17 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 	pthread_cond_init(&p->admit_cond, NULL);
 	p->cfg = config_ref(cfg);
 	p->pc = pc;
+	p->client_tls = client_tls;
 	if (open_listeners(pc, NULL, 0, &p->ls, err, errlen) < 0) {
 		free(specs);
+		free_tls(server_tls, pc->servers.n, NULL);
 		proxy_unref(p);
 		return NULL;
 	}
 	p->nls = pc->servers.n;
+	for (size_t i = 0; i < p->nls; i++)
+		listener_swap_tls(p->ls[i], server_tls[i]);
+	free(server_tls);
 	if (pc->has_endpoints)
 		balancer_update(p->bal, specs, nspecs);
 	free(specs);
@@ -195,6 +251,7 @@ void proxy_unref(struct proxy *p)
 	proxy_stop(p);
 	proxy_abort_reload(p);
 	balancer_free(p->bal);
+	tls_creds_unref(p->client_tls);
 	config_unref(p->cfg);
 	pthread_cond_destroy(&p->admit_cond);
 	pthread_mutex_destroy(&p->lock);
@@ -211,9 +268,15 @@ int proxy_prepare_reload(struct proxy *p, struct config *cfg, size_t index, char
 	proxy_abort_reload(p);
 	if (pc->has_endpoints && resolve_endpoints(pc, &s->specs, &s->nspecs, err, errlen) < 0)
 		return -1;
-	if (open_listeners(pc, p->ls, p->nls, &s->ls, err, errlen) < 0) {
+	if (load_tls(pc, &s->server_tls, &s->client_tls, err, errlen) < 0) {
 		free(s->specs);
 		s->specs = NULL;
+		return -1;
+	}
+	if (open_listeners(pc, p->ls, p->nls, &s->ls, err, errlen) < 0) {
+		free(s->specs);
+		free_tls(s->server_tls, pc->servers.n, s->client_tls);
+		memset(s, 0, sizeof(*s));
 		return -1;
 	}
 	s->nls = pc->servers.n;
@@ -234,6 +297,7 @@ void proxy_abort_reload(struct proxy *p)
 			listener_close(s->ls[i]);
 	free(s->ls);
 	free(s->specs);
+	free_tls(s->server_tls, s->nls, s->client_tls);
 	config_unref(s->cfg);
 	memset(s, 0, sizeof(*s));
 }
@@ -244,6 +308,7 @@ void proxy_commit_reload(struct proxy *p, struct pool *pool)
 	const struct cfg_server *sc = s->pc->servers.v;
 	struct balancer_params bp = accrual_params(s->pc);
 	struct config *old;
+	struct tls_creds *old_client;
 
 	if (!s->active)
 		return;
@@ -251,11 +316,17 @@ void proxy_commit_reload(struct proxy *p, struct pool *pool)
 	old = p->cfg;
 	p->cfg = s->cfg;
 	p->pc = s->pc;
-	for (size_t i = 0; i < s->nls; i++)
+	old_client = p->client_tls;
+	p->client_tls = s->client_tls;
+	for (size_t i = 0; i < s->nls; i++) {
 		listener_set_server(s->ls[i], &sc[i]);
+		/* The old credentials' reference comes back in the stage array. */
+		s->server_tls[i] = listener_swap_tls(s->ls[i], s->server_tls[i]);
+	}
 	pthread_cond_broadcast(&p->admit_cond); /* max_connections may have grown */
 	pthread_mutex_unlock(&p->lock);
 	config_unref(old);
+	free_tls(s->server_tls, s->nls, old_client);
 
 	balancer_set_params(p->bal, &bp);
 	if (s->pc->has_endpoints)
@@ -330,6 +401,8 @@ void proxy_job_init(struct proxy *p, struct listener *l, struct relay_job *job)
 	job->cfg = config_ref(p->cfg);
 	job->pc = p->pc;
 	job->sc = listener_server(l);
+	job->server_tls = tls_creds_ref(listener_tls(l));
+	job->client_tls = tls_creds_ref(p->client_tls);
 	pthread_mutex_unlock(&p->lock);
 	job->proxy = proxy_ref(p);
 	atomic_fetch_add(&p->stats.accepts, 1);

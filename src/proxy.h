@@ -29,6 +29,7 @@ struct proxy_stats {
 	atomic_uint_fast64_t active;
 	atomic_uint_fast64_t no_endpoints; /* closed at once: nothing to connect to */
 	atomic_uint_fast64_t connect_failures;
+	atomic_uint_fast64_t tls_handshake_failures;
 	atomic_uint_fast64_t bytes_from_client;
 	atomic_uint_fast64_t bytes_to_client;
 };

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "pipes.h"
 #include "proxy.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +34,19 @@ struct relay_thread {
 	char *buf[2];
 };
 
+/* One end of a connection: a socket, with a TLS session over it or not. */
+struct side {
+	int fd;
+	struct tls_conn *tls;
+	const char *name; /* "client" or "endpoint" */
+	short want_read;  /* what a read waits for: POLLIN, or POLLOUT for TLS */
+	short want_write; /* what a write waits for: POLLOUT, or POLLIN for TLS */
+};
+
 /* One direction of a connection: bytes read from `from` wait in the pipe
  * or the buffer until `to` takes them. */
 struct flow {
-	int from, to;
+	struct side *from, *to;
 	int pipe[2];
 	size_t inpipe;
 	char *buf;
@@ -44,7 +54,6 @@ struct flow {
 	uint64_t bytes; /* delivered to `to` */
 	bool eof;       /* `from` has no more bytes */
 	bool shut;      /* `to` was half-closed after the last byte */
-	const char *from_name, *to_name;
 };
 
 struct conn {
@@ -53,10 +62,10 @@ struct conn {
 	struct relay_thread *rt;
 	struct balancer *bal;
 	struct endpoint *ep;
-	int cfd, efd;
+	struct side client, endpoint;
 	bool splice;
-	char client[NETADDR_STRLEN];
-	char endpoint[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
+	char peer[NETADDR_STRLEN];
+	char endpoint_name[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
 	char reason[128];
 	struct flow up;   /* client -> endpoint */
 	struct flow down; /* endpoint -> client */
@@ -155,6 +164,26 @@ fail:
 	return -1;
 }
 
+/* Connects, then (with client TLS) runs the handshake; 0, or -1 with err. */
+static int connect_endpoint(struct conn *c, struct endpoint *e, int64_t deadline, char *err)
+{
+	struct tls_creds *creds = c->job->client_tls;
+
+	c->endpoint.fd = connect_within(endpoint_addr(e), deadline, err);
+	if (c->endpoint.fd < 0)
+		return -1;
+	if (!creds)
+		return 0;
+	c->endpoint.tls = tls_conn_new(creds, c->endpoint.fd, err);
+	if (c->endpoint.tls && tls_handshake(c->endpoint.tls, deadline, relay_stop_fd, err) == 0)
+		return 0;
+	atomic_fetch_add(&proxy_stats(c->job->proxy)->tls_handshake_failures, 1);
+	tls_conn_free(c->endpoint.tls);
+	c->endpoint.tls = NULL;
+	close_fd(&c->endpoint.fd);
+	return -1;
+}
+
 static int conn_connect(struct conn *c)
 {
 	const struct cfg_client *cl = &c->job->pc->client;
@@ -162,7 +191,7 @@ static int conn_connect(struct conn *c)
 	struct endpoint *tried[MAX_ATTEMPTS];
 	int64_t overall = c->job->accept_us / 1000 + c->job->sc->connect_timeout_ms;
 	unsigned attempts = (unsigned)MIN(cl->retries + 1, MAX_ATTEMPTS);
-	char err[NET_ERRLEN] = "";
+	char err[TLS_ERRLEN] = "";
 
 	for (unsigned i = 0; i < attempts; i++) {
 		int64_t now = now_ms();
@@ -180,11 +209,12 @@ static int conn_connect(struct conn *c)
 			return -1;
 		}
 		tried[i] = e;
-		c->efd = connect_within(endpoint_addr(e), deadline, err);
-		balancer_report(c->bal, e, c->efd >= 0);
-		if (c->efd >= 0) {
+		int rc = connect_endpoint(c, e, deadline, err);
+		balancer_report(c->bal, e, rc == 0);
+		if (rc == 0) {
 			c->ep = e;
-			snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint_name(e));
+			snprintf(c->endpoint_name, sizeof(c->endpoint_name), "%s",
+				 endpoint_name(e));
 			return 0;
 		}
 		atomic_fetch_add(&st->connect_failures, 1);
@@ -198,18 +228,33 @@ static int conn_connect(struct conn *c)
 	return -1;
 }
 
+/* The client's TLS handshake, bounded by the server's connect timeout. */
+static int accept_tls(struct conn *c)
+{
+	int64_t deadline = c->job->accept_us / 1000 + c->job->sc->connect_timeout_ms;
+	char err[TLS_ERRLEN];
+
+	c->client.tls = tls_conn_new(c->job->server_tls, c->client.fd, err);
+	if (c->client.tls && tls_handshake(c->client.tls, deadline, relay_stop_fd, err) == 0) {
+		log_debug("conn %llu: TLS %s sni=%s alpn=%s peer=%s", (unsigned long long)c->id,
+			  tls_version(c->client.tls), tls_sni(c->client.tls),
+			  tls_alpn(c->client.tls), tls_peer(c->client.tls));
+		return 0;
+	}
+	atomic_fetch_add(&proxy_stats(c->job->proxy)->tls_handshake_failures, 1);
+	set_reason(c, "client TLS handshake failed: %s", err);
+	return -1;
+}
+
 /* ------------------------------------------------------------------ copy */
 
-static void flow_init(struct flow *f, int from, int to, char *buf, const char *from_name,
-		      const char *to_name)
+static void flow_init(struct flow *f, struct side *from, struct side *to, char *buf)
 {
 	memset(f, 0, sizeof(*f));
 	f->from = from;
 	f->to = to;
 	f->pipe[0] = f->pipe[1] = -1;
 	f->buf = buf;
-	f->from_name = from_name;
-	f->to_name = to_name;
 }
 
 static bool flow_pending(const struct flow *f)
@@ -222,18 +267,27 @@ static bool io_would_block(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
+static const char *side_error(const struct side *s)
+{
+	return s->tls ? tls_last_error(s->tls) : strerror(errno);
+}
+
 /* Moves what `to` accepts now; -1 on a write error. */
 static int flow_write(struct conn *c, struct flow *f)
 {
+	struct side *to = f->to;
 	ssize_t n;
 
 	if (f->inpipe > 0) {
-		n = splice(f->pipe[0], NULL, f->to, NULL, f->inpipe,
+		n = splice(f->pipe[0], NULL, to->fd, NULL, f->inpipe,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
 			f->inpipe -= (size_t)n;
 	} else {
-		n = send(f->to, f->buf + f->off, f->len - f->off, MSG_NOSIGNAL);
+		if (to->tls)
+			n = tls_write(to->tls, f->buf + f->off, f->len - f->off);
+		else
+			n = send(to->fd, f->buf + f->off, f->len - f->off, MSG_NOSIGNAL);
 		if (n > 0)
 			f->off += (size_t)n;
 	}
@@ -241,25 +295,31 @@ static int flow_write(struct conn *c, struct flow *f)
 		f->bytes += (uint64_t)n;
 		return 0;
 	}
-	if (n < 0 && io_would_block())
+	if (n < 0 && io_would_block()) {
+		to->want_write = to->tls ? tls_wants(to->tls) : POLLOUT;
 		return 0;
-	set_reason(c, "%s write error: %s", f->to_name, n < 0 ? strerror(errno) : "closed");
+	}
+	set_reason(c, "%s write error: %s", to->name, n < 0 ? side_error(to) : "closed");
 	return -1;
 }
 
 /* Reads what `from` has now into the pipe (when splicing) or the buffer. */
 static int flow_read(struct conn *c, struct flow *f)
 {
+	struct side *from = f->from;
 	ssize_t n;
 
 	if (c->splice && (f->pipe[0] >= 0 || pipes_get(f->pipe))) {
 		c->holding_pipes = true;
-		n = splice(f->from, NULL, f->pipe[1], NULL, PIPE_CHUNK,
+		n = splice(from->fd, NULL, f->pipe[1], NULL, PIPE_CHUNK,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
 			f->inpipe = (size_t)n;
 	} else {
-		n = recv(f->from, f->buf, relay_buffer_size, 0);
+		if (from->tls)
+			n = tls_read(from->tls, f->buf, relay_buffer_size);
+		else
+			n = recv(from->fd, f->buf, relay_buffer_size, 0);
 		if (n > 0) {
 			f->off = 0;
 			f->len = (size_t)n;
@@ -267,44 +327,69 @@ static int flow_read(struct conn *c, struct flow *f)
 	}
 	if (n == 0)
 		f->eof = true;
-	if (n >= 0 || io_would_block())
+	if (n >= 0)
 		return 0;
-	set_reason(c, "%s read error: %s", f->from_name, strerror(errno));
+	if (io_would_block()) {
+		from->want_read = from->tls ? tls_wants(from->tls) : POLLIN;
+		return 0;
+	}
+	set_reason(c, "%s read error: %s", from->name, side_error(from));
 	return -1;
+}
+
+/* Passes EOF on: close_notify (TLS) and shutdown(SHUT_WR). */
+static int flow_shutdown(struct conn *c, struct flow *f)
+{
+	struct side *to = f->to;
+	int rc = to->tls ? tls_shutdown_write(to->tls) : shutdown(to->fd, SHUT_WR);
+
+	if (rc == 0 || errno == ENOTCONN) {
+		f->shut = true;
+		return 0;
+	}
+	if (io_would_block() && to->tls) {
+		to->want_write = tls_wants(to->tls);
+		return 0;
+	}
+	set_reason(c, "%s shutdown: %s", to->name, side_error(to));
+	return -1;
+}
+
+/* Decrypted bytes already waiting inside the TLS session count as readable. */
+static bool flow_ready(const struct flow *f)
+{
+	return !f->shut && !f->eof && !flow_pending(f) && f->from->tls &&
+	       tls_pending(f->from->tls) > 0;
 }
 
 static void flow_events(const struct flow *f, struct pollfd *from, struct pollfd *to)
 {
 	if (f->shut)
 		return;
-	if (flow_pending(f))
-		to->events |= POLLOUT;
-	else if (!f->eof)
-		from->events |= POLLIN;
+	if (flow_pending(f) || f->eof) /* bytes, or the close_notify, to deliver */
+		to->events |= f->to->want_write;
+	else
+		from->events |= f->from->want_read;
 }
 
 static int flow_step(struct conn *c, struct flow *f, short rev_from, short rev_to)
 {
+	const short any = POLLIN | POLLOUT | POLLERR | POLLHUP;
+
 	if (f->shut)
 		return 0;
 	if (flow_pending(f)) {
-		if ((rev_to & (POLLOUT | POLLERR | POLLHUP)) && flow_write(c, f) < 0)
+		if ((rev_to & any) && flow_write(c, f) < 0)
 			return -1;
-	} else if (!f->eof && (rev_from & (POLLIN | POLLERR | POLLHUP))) {
+	} else if (!f->eof && ((rev_from & any) || flow_ready(f))) {
 		if (flow_read(c, f) < 0)
 			return -1;
 		/* Write at once: usually the peer takes it all and no poll is needed. */
 		if (flow_pending(f) && flow_write(c, f) < 0)
 			return -1;
 	}
-	if (f->eof && !flow_pending(f)) {
-		/* Pass the EOF on; the other direction keeps flowing. */
-		if (shutdown(f->to, SHUT_WR) < 0 && errno != ENOTCONN) {
-			set_reason(c, "%s shutdown: %s", f->to_name, strerror(errno));
-			return -1;
-		}
-		f->shut = true;
-	}
+	if (f->eof && !flow_pending(f) && flow_shutdown(c, f) < 0)
+		return -1;
 	return 0;
 }
 
@@ -324,6 +409,8 @@ static int copy_timeout(struct conn *c, int64_t now)
 	const struct cfg_server *sc = c->job->sc;
 	int64_t due = INT64_MAX;
 
+	if (flow_ready(&c->up) || flow_ready(&c->down))
+		return 0;
 	if (sc->idle_timeout_secs > 0) {
 		int64_t t = c->last_io_ms + sc->idle_timeout_secs * 1000;
 		if (t <= now) {
@@ -357,12 +444,14 @@ static void conn_copy(struct conn *c)
 	struct pollfd pfd[3];
 
 	c->last_io_ms = now_ms();
+	c->client.want_read = c->endpoint.want_read = POLLIN;
+	c->client.want_write = c->endpoint.want_write = POLLOUT;
 	while (!(c->up.shut && c->down.shut)) {
 		int timeout = copy_timeout(c, now_ms());
 		if (timeout == -2)
 			return;
-		pfd[0] = (struct pollfd){ .fd = c->cfd };
-		pfd[1] = (struct pollfd){ .fd = c->efd };
+		pfd[0] = (struct pollfd){ .fd = c->client.fd };
+		pfd[1] = (struct pollfd){ .fd = c->endpoint.fd };
 		pfd[2] = (struct pollfd){ .fd = relay_stop_fd, .events = POLLIN };
 		flow_events(&c->up, &pfd[0], &pfd[1]);
 		flow_events(&c->down, &pfd[1], &pfd[0]);
@@ -381,7 +470,7 @@ static void conn_copy(struct conn *c)
 			set_reason(c, "shutdown");
 			return;
 		}
-		if (n == 0)
+		if (n == 0 && !flow_ready(&c->up) && !flow_ready(&c->down))
 			continue;
 		c->last_io_ms = now_ms();
 		if (flow_step(c, &c->up, pfd[0].revents, pfd[1].revents) < 0 ||
@@ -411,32 +500,56 @@ static void conn_buffers(struct conn *c)
 			c->rt->buf[i] = xmalloc(relay_buffer_size);
 }
 
+static void side_close(struct side *s)
+{
+	tls_conn_free(s->tls);
+	s->tls = NULL;
+	close_fd(&s->fd);
+}
+
+/* The TLS part of the summary line: what the client negotiated. */
+static void tls_summary(const struct conn *c, char *buf, size_t len)
+{
+	struct tls_conn *t = c->client.tls;
+
+	if (!t) {
+		buf[0] = '\0';
+		return;
+	}
+	snprintf(buf, len, " tls=%s sni=%s alpn=%s peer=\"%s\"", tls_version(t), tls_sni(t),
+		 tls_alpn(t), tls_peer(t));
+}
+
 /* The one teardown path: closes everything, updates counters, logs once. */
 static void conn_close(struct conn *c)
 {
 	struct relay_job *job = c->job;
 	struct proxy_stats *st = proxy_stats(job->proxy);
 	double secs = (double)(now_us() - job->accept_us) / 1e6;
+	char tls[320];
 
+	tls_summary(c, tls, sizeof(tls));
 	if (flow_pending(&c->up))
 		pipes_discard(c->up.pipe);
 	if (flow_pending(&c->down))
 		pipes_discard(c->down.pipe);
 	pipes_put(c->up.pipe);
 	pipes_put(c->down.pipe);
-	close_fd(&c->cfd);
-	close_fd(&c->efd);
+	side_close(&c->client);
+	side_close(&c->endpoint);
 	if (c->ep)
 		balancer_release(c->bal, c->ep);
 	atomic_fetch_add(&st->bytes_from_client, c->up.bytes);
 	atomic_fetch_add(&st->bytes_to_client, c->down.bytes);
 	atomic_fetch_sub(&st->active, 1);
 	log_info("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
-		 "duration=%.3fs reason=%s",
-		 (unsigned long long)c->id, c->client, job->server, proxy_label(job->proxy),
-		 c->ep ? c->endpoint : "-", (unsigned long long)c->up.bytes,
-		 (unsigned long long)c->down.bytes, secs, c->reason[0] ? c->reason : "?");
+		 "duration=%.3fs%s reason=%s",
+		 (unsigned long long)c->id, c->peer, job->server, proxy_label(job->proxy),
+		 c->ep ? c->endpoint_name : "-", (unsigned long long)c->up.bytes,
+		 (unsigned long long)c->down.bytes, secs, tls, c->reason[0] ? c->reason : "?");
 	proxy_leave(job->proxy);
+	tls_creds_unref(job->server_tls);
+	tls_creds_unref(job->client_tls);
 	config_unref(job->cfg);
 	proxy_unref(job->proxy);
 }
@@ -449,23 +562,25 @@ void relay_run(void *arg, void **state)
 		.job = job,
 		.rt = thread_state(state),
 		.bal = proxy_balancer(job->proxy),
-		.cfd = job->fd,
-		.efd = -1,
+		.client = { .fd = job->fd, .name = "client" },
+		.endpoint = { .fd = -1, .name = "endpoint" },
 	};
 
-	netaddr_format(&job->peer, c.client, sizeof(c.client));
-	flow_init(&c.up, -1, -1, NULL, "client", "endpoint");
-	flow_init(&c.down, -1, -1, NULL, "endpoint", "client");
-	net_tune(c.cfd);
-	log_debug("conn %llu accepted from %s on %s", (unsigned long long)c.id, c.client,
+	netaddr_format(&job->peer, c.peer, sizeof(c.peer));
+	flow_init(&c.up, &c.client, &c.endpoint, NULL);
+	flow_init(&c.down, &c.endpoint, &c.client, NULL);
+	net_tune(c.client.fd);
+	log_debug("conn %llu accepted from %s on %s", (unsigned long long)c.id, c.peer,
 		  job->server);
+	if (job->server_tls && accept_tls(&c) < 0)
+		goto out;
 	if (conn_connect(&c) < 0)
 		goto out;
-	log_debug("conn %llu connected to %s", (unsigned long long)c.id, c.endpoint);
+	log_debug("conn %llu connected to %s", (unsigned long long)c.id, c.endpoint_name);
 	conn_buffers(&c);
-	c.splice = true; /* both sides plain; TLS turns this off */
-	flow_init(&c.up, c.cfd, c.efd, c.rt->buf[0], "client", "endpoint");
-	flow_init(&c.down, c.efd, c.cfd, c.rt->buf[1], "endpoint", "client");
+	c.splice = !c.client.tls && !c.endpoint.tls;
+	flow_init(&c.up, &c.client, &c.endpoint, c.rt->buf[0]);
+	flow_init(&c.down, &c.endpoint, &c.client, c.rt->buf[1]);
 	conn_copy(&c);
 out:
 	conn_close(&c);

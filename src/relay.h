@@ -19,6 +19,7 @@ struct config;
 struct cfg_proxy;
 struct cfg_server;
 struct proxy;
+struct tls_creds;
 
 struct relay_job {
 	int fd; /* accepted client socket, non-blocking */
@@ -28,7 +29,9 @@ struct relay_job {
 	struct config *cfg;  /* reference, released at teardown */
 	const struct cfg_proxy *pc;
 	const struct cfg_server *sc;
-	char server[NETADDR_STRLEN]; /* the listener's bound address */
+	char server[NETADDR_STRLEN];  /* the listener's bound address */
+	struct tls_creds *server_tls; /* reference, or NULL: plaintext from the client */
+	struct tls_creds *client_tls; /* reference, or NULL: plaintext to endpoints */
 };
 
 /* Called once at startup: buffer size and splice pipe budget. */

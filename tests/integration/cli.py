@@ -4,10 +4,13 @@ logging levels, and the startup failures an operator meets first."""
 import glob
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 
 from ltcptest import *
+from tlsgen import CA
 
 t = Tap()
 CONFIGS = os.path.join(SRCDIR, "tests", "unit", "configs")
@@ -29,13 +32,31 @@ t.ok(rc == 2 and "Usage" in err, "an unknown option: exit 2 with usage")
 rc, out, err = run_cli("a.yml", "b.yml")
 t.ok(rc == 2 and "too many arguments" in err, "two PATHs: exit 2")
 
+# The original README example, verbatim, next to the files it names (-n loads them).
 readme = os.path.join(CONFIGS, "good", "readme.yml")
-rc, out, err = run_cli("-n", readme)
-t.ok(rc == 0 and out == "configuration OK\n", "the original README example passes -n")
+top = tempfile.mkdtemp(prefix="ltcp-readme-")
+conf = os.path.join(top, "conf")
+chain_dir = os.path.join(top, "eg-ca", "ca", "intermediate", "certs")
+os.makedirs(chain_dir)
+ca = CA(chain_dir, "intermediate")
+shutil.copy(ca.cert, os.path.join(chain_dir, "ca-chain.cert.pem"))
+os.makedirs(conf)
+key, crt = ca.issue("server", ["www.google.com"], out=conf)
+os.rename(key, os.path.join(conf, "private.pem"))
+os.rename(crt, os.path.join(conf, "cert.pem"))
+shutil.copy(readme, os.path.join(conf, "linkerd-tcp.yml"))
+rc, out, err = run_cli("-n", os.path.join(conf, "linkerd-tcp.yml"))
+t.ok(rc == 0 and out == "configuration OK\n", "the original README example passes -n with its files present")
+t.ok("/usr/local/etc/openssl/cert.pem" in err and "skipped" in err,
+     "... the missing macOS trust path is a warning, not an error")
+os.unlink(os.path.join(conf, "private.pem"))
+rc, out, err = run_cli("-n", os.path.join(conf, "linkerd-tcp.yml"))
+t.ok(rc == 2 and re.search(r"linkerd-tcp\.yml:6:11: tls: cannot read \S*private\.pem: No such file", err),
+     "a missing key file: exit 2 with FILE:LINE:COL")
 rc, out, err = run_cli("--check-config", os.path.join(CONFIGS, "good", "static.json"))
 t.ok(rc == 0 and out == "configuration OK\n", "a JSON configuration passes --check-config")
 
-with open(readme, "rb") as f:
+with open(os.path.join(CONFIGS, "good", "static.json"), "rb") as f:
     rc, out, err = run_cli("-n", "-", stdin=f.read())
 t.ok(rc == 0 and out == "configuration OK\n", "PATH '-' reads the configuration from stdin")
 rc, out, err = run_cli("-n", "-", stdin=b"proxies: [\n")
@@ -59,7 +80,7 @@ t.ok(rc == 2 and "cannot read configuration: No such file or directory" in err,
      "a missing file: exit 2 with the reason")
 
 # Logging levels from the environment.
-rc, out, err = run_cli("-n", readme, env={"LINKERD_TCP_LOG": "loud"})
+rc, out, err = run_cli("-n", os.path.join(CONFIGS, "good", "static.json"), env={"LINKERD_TCP_LOG": "loud"})
 t.ok(rc == 2 and "LINKERD_TCP_LOG must be one of" in err, "a bad LINKERD_TCP_LOG value: exit 2")
 
 
