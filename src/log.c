@@ -14,6 +14,9 @@
 
 int log_current_level = LL_INFO;
 static bool log_syslog;
+/* While detached but not yet started, messages up to this level also go to
+ * stderr, so the operator who ran `linkerd-tcp -d` sees why it failed. */
+static int log_stderr_copy = -1;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug", "trace" };
 static const char *const level_tags[] = { "ERROR", "WARN ", "INFO ", "DEBUG", "TRACE" };
@@ -29,6 +32,11 @@ void log_use_syslog(bool on)
 	if (on && !log_syslog)
 		openlog("linkerd-tcp", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_syslog = on;
+}
+
+void log_copy_to_stderr(int max_level)
+{
+	log_stderr_copy = max_level;
 }
 
 static int level_from_word(const char *w, size_t n)
@@ -99,20 +107,13 @@ int log_init_from_env(const char **bad)
 	return 0;
 }
 
-static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+static void write_stderr(enum log_level level, const char *fmt, va_list ap)
 {
 	char buf[2048];
-	size_t n = 0;
-	int saved = errno;
-
-	if (log_syslog) {
-		vsnprintf(buf, sizeof(buf), fmt, ap);
-		syslog(level_prio[level], "%s", buf);
-		errno = saved;
-		return;
-	}
+	size_t n;
 	struct timespec ts;
 	struct tm tm;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -125,6 +126,26 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	buf[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, buf, n);
 	(void)w;
+}
+
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	int saved = errno;
+
+	if (log_syslog) {
+		char buf[2048];
+		va_list copy;
+
+		va_copy(copy, ap);
+		vsnprintf(buf, sizeof(buf), fmt, copy);
+		va_end(copy);
+		syslog(level_prio[level], "%s", buf);
+		if ((int)level <= log_stderr_copy)
+			write_stderr(level, fmt, ap);
+		errno = saved;
+		return;
+	}
+	write_stderr(level, fmt, ap);
 	errno = saved;
 }
 

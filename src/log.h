@@ -25,6 +25,8 @@ extern int log_current_level;
 int log_init_from_env(const char **bad);
 void log_set_level(enum log_level level);
 void log_use_syslog(bool on);
+/* With syslog on, also copy messages up to max_level to stderr (-1: none). */
+void log_copy_to_stderr(int max_level);
 /* Parses "info", "linkerd_tcp=debug,hyper=warn", ...; -1 if no level found. */
 int log_parse_level(const char *spec, bool rust_syntax);
 

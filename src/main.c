@@ -4,10 +4,17 @@
  * Every signal is blocked before any thread starts; the main thread then
  * takes SIGHUP (reload), SIGTERM and SIGINT (graceful stop) with sigwait,
  * so no other thread ever runs a signal handler.
+ *
+ * Startup order: parse the command line → load and check the configuration
+ * → lock the pidfile → detach (-d) → bind every listener → drop privileges
+ * (user/group) → start the threads → write the pidfile, tell the waiting
+ * parent and systemd that we are ready.  Nothing runs as root after the
+ * drop, and no thread exists before it or before the fork.
  */
 #include "auto-config.h"
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "runtime.h"
 #include "tls.h"
@@ -30,22 +37,28 @@
 
 struct options {
 	const char *config_path;
+	const char *pidfile;
 	bool check_only;
+	bool daemon;
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: linkerd-tcp [OPTIONS] <PATH>\n"
-		     "A TCP load balancer for the linkerd service mesh.\n"
-		     "\n"
-		     "  PATH                 configuration file (YAML or JSON), or - for stdin\n"
-		     "  -n, --check-config   check the configuration, print \"configuration OK\"\n"
-		     "  -V, --version        print the version and the library versions\n"
-		     "  -h, --help           print this help\n"
-		     "\n"
-		     "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop\n"
-		     "accepting, let open connections finish (admin.grace_secs), then exit.\n"
-		     "Environment: LINKERD_TCP_LOG=error|warn|info|debug|trace (or RUST_LOG).\n");
+	fprintf(out,
+		"Usage: linkerd-tcp [OPTIONS] <PATH>\n"
+		"A TCP load balancer for the linkerd service mesh.\n"
+		"\n"
+		"  PATH                 configuration file (YAML or JSON), or - for stdin\n"
+		"  -n, --check-config   check the configuration, print \"configuration OK\"\n"
+		"  -d, --daemon         detach and log to syslog (default: foreground, stderr)\n"
+		"  -p, --pidfile PATH   write the process id to PATH while running; refuse\n"
+		"                       to start when a running instance holds it\n"
+		"  -V, --version        print the version and the library versions\n"
+		"  -h, --help           print this help\n"
+		"\n"
+		"Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop\n"
+		"accepting, let open connections finish (admin.grace_secs), then exit.\n"
+		"Environment: LINKERD_TCP_LOG=error|warn|info|debug|trace (or RUST_LOG).\n");
 }
 
 static void version(void)
@@ -57,22 +70,33 @@ static void version(void)
 	printf("libyaml %s\n", yaml_get_version_string());
 	printf("libcurl %s\n", cv->version);
 	printf("json-c %s\n", json_c_version());
+	printf("systemd notification: %s\n", daemon_notify_supported() ? "yes" : "no");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{ "check-config", no_argument, NULL, 'n' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "check-config", no_argument, NULL, 'n' },  { "daemon", no_argument, NULL, 'd' },
+		{ "pidfile", required_argument, NULL, 'p' }, { "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "nVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "ndp:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			o->check_only = true;
+			break;
+		case 'd':
+			o->daemon = true;
+			break;
+		case 'p':
+			if (!optarg[0]) {
+				fprintf(stderr, "linkerd-tcp: --pidfile needs a path\n");
+				usage(stderr);
+				return -1;
+			}
+			o->pidfile = optarg;
 			break;
 		case 'V':
 			version();
@@ -128,19 +152,27 @@ static struct config *load_config(const char *path, bool to_log)
 static void reload(struct runtime *rt, const char *path)
 {
 	struct config *cfg;
+	int rc = -1;
 
 	if (strcmp(path, "-") == 0) {
 		log_warn("reload: the configuration came from stdin; nothing to reload");
 		return;
 	}
+	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s", (long long)now_us(),
+		      path);
 	log_info("reload: reading %s", path);
 	cfg = load_config(path, true);
 	if (!cfg) {
 		log_error("reload failed: the configuration has errors; keeping the running one");
-		return;
+	} else {
+		rc = runtime_reload(rt, cfg);
+		config_unref(cfg);
 	}
-	(void)runtime_reload(rt, cfg);
-	config_unref(cfg);
+	daemon_notify(
+		"READY=1\nSTATUS=running %zu prox%s; %s", runtime_proxies(rt),
+		runtime_proxies(rt) == 1 ? "y" : "ies",
+		rc == 0 ? "configuration reloaded"
+			: "the last reload failed, see the log; kept the running configuration");
 }
 
 /* Stop accepting, let connections finish within the grace period; a second
@@ -153,6 +185,7 @@ static void drain(struct runtime *rt, const sigset_t *set)
 
 	runtime_stop_accepting(rt);
 	left = runtime_active(rt);
+	daemon_notify("STOPPING=1\nSTATUS=stopping: draining %u connection(s)", left);
 	if (left)
 		log_info("draining %u connection(s) for up to %lld s", left,
 			 (long long)(grace_ms / 1000));
@@ -173,6 +206,38 @@ static void drain(struct runtime *rt, const sigset_t *set)
 	}
 }
 
+/* Binds, drops privileges, starts the threads and announces readiness;
+ * NULL (logged) on failure. */
+static struct runtime *start(struct config *cfg)
+{
+	struct runtime *rt;
+	char err[512] = "";
+
+	rt = runtime_bind(cfg);
+	if (!rt)
+		return NULL;
+	if (privileges_drop(cfg->user, cfg->group, err, sizeof(err)) < 0) {
+		log_error("%s; refusing to run with the privileges it was started with", err);
+		runtime_free(rt);
+		return NULL;
+	}
+	if (runtime_run(rt) < 0) {
+		runtime_free(rt);
+		return NULL;
+	}
+	if (pidfile_write(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		runtime_free(rt);
+		return NULL;
+	}
+	log_info("linkerd-tcp %s running (pid %ld)", PACKAGE_VERSION, (long)getpid());
+	daemon_started(0);
+	log_copy_to_stderr(-1);
+	daemon_notify("READY=1\nSTATUS=running %zu prox%s", runtime_proxies(rt),
+		      runtime_proxies(rt) == 1 ? "y" : "ies");
+	return rt;
+}
+
 static int serve(const char *path, struct config *cfg)
 {
 	struct runtime *rt;
@@ -183,10 +248,9 @@ static int serve(const char *path, struct config *cfg)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	rt = runtime_start(cfg);
+	rt = start(cfg);
 	if (!rt)
 		return EXIT_RUNTIME;
-	log_info("linkerd-tcp %s running (pid %ld)", PACKAGE_VERSION, (long)getpid());
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -203,11 +267,34 @@ static int serve(const char *path, struct config *cfg)
 	return 0;
 }
 
+/* Locks the pidfile and detaches, as the options ask; exits on failure. */
+static void daemonize(const struct options *o)
+{
+	char err[512] = "";
+
+	if (o->pidfile && pidfile_open(o->pidfile, err, sizeof(err)) < 0) {
+		fprintf(stderr, "linkerd-tcp: %s\n", err);
+		exit(EXIT_RUNTIME);
+	}
+	if (!o->daemon)
+		return;
+	if (daemon_detach(err, sizeof(err)) < 0) {
+		fprintf(stderr, "linkerd-tcp: %s\n", err);
+		pidfile_remove();
+		exit(EXIT_RUNTIME);
+	}
+	/* From here on the log goes to syslog; until the daemon has started,
+	 * warnings and errors also reach the terminal that started it. */
+	log_use_syslog(true);
+	log_copy_to_stderr(LL_WARN);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct config *cfg;
 	const char *bad = NULL;
+	char *abs_path = NULL;
 	sigset_t all;
 	int rc;
 
@@ -228,18 +315,34 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A detached daemon runs in /: keep reloads and relative paths working. */
+	if (o.daemon && strcmp(o.config_path, "-") != 0 && o.config_path[0] != '/') {
+		char *cwd = getcwd(NULL, 0);
+		if (cwd) {
+			abs_path = xasprintf("%s/%s", cwd, o.config_path);
+			o.config_path = abs_path;
+			free(cwd);
+		}
+	}
 	cfg = load_config(o.config_path, false);
-	if (!cfg)
+	if (!cfg) {
+		free(abs_path);
 		return EXIT_USAGE;
+	}
 	if (o.check_only) {
 		printf("configuration OK\n");
 		config_unref(cfg);
+		free(abs_path);
 		return 0;
 	}
+	daemonize(&o);
 	if (gnutls_global_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("cannot initialize the TLS and HTTP libraries");
 	rc = serve(o.config_path, cfg);
+	daemon_started(rc);
+	pidfile_remove();
 	config_unref(cfg);
+	free(abs_path);
 	curl_global_cleanup();
 	gnutls_global_deinit();
 	return rc;

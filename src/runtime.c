@@ -7,6 +7,7 @@
 #include "proxy.h"
 #include "relay.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,40 @@ struct runtime {
 	size_t n;
 };
 
+/* Raises the soft open-file limit toward what relay_threads can use (two
+ * sockets and up to two splice pipes each, plus the reserve), up to the hard
+ * limit; when even the minimum (the sockets and the reserve) is above the
+ * hard limit, tries to raise that too (allowed to root). */
+static void raise_nofile(unsigned relay_threads)
+{
+	rlim_t need = 2 * (rlim_t)relay_threads + FD_RESERVE;
+	rlim_t want = 6 * (rlim_t)relay_threads + FD_RESERVE;
+	struct rlimit rl, next;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	next = rl;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		next.rlim_cur = next.rlim_max = need;
+		if (setrlimit(RLIMIT_NOFILE, &next) == 0) {
+			log_info("raised the open file limit from %llu (hard %llu) to %llu",
+				 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+				 (unsigned long long)need);
+			return;
+		}
+		next = rl;
+	}
+	next.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : MIN(want, rl.rlim_max);
+	if (next.rlim_cur <= rl.rlim_cur)
+		return;
+	if (setrlimit(RLIMIT_NOFILE, &next) == 0)
+		log_debug("raised the open file limit from %llu to %llu",
+			  (unsigned long long)rl.rlim_cur, (unsigned long long)next.rlim_cur);
+	else
+		log_debug("cannot raise the open file limit: %s", strerror(errno));
+}
+
 /* Pipes for splice share the fd budget with the sockets: two per relay
  * thread for the sockets, the reserve, and what is left goes to pipes. */
 static unsigned pipe_budget(unsigned relay_threads)
@@ -29,6 +64,7 @@ static unsigned pipe_budget(unsigned relay_threads)
 	struct rlimit rl;
 	uint64_t limit = 1024, need = 2ull * relay_threads + FD_RESERVE;
 
+	raise_nofile(relay_threads);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		limit = rl.rlim_cur;
 	else if (rl.rlim_cur == RLIM_INFINITY)
@@ -50,7 +86,7 @@ static struct proxy *find_proxy(struct proxy **v, size_t n, const char *label)
 	return NULL;
 }
 
-struct runtime *runtime_start(struct config *cfg)
+struct runtime *runtime_bind(struct config *cfg)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	char err[512];
@@ -62,20 +98,39 @@ struct runtime *runtime_start(struct config *cfg)
 		rt->proxies[i] = proxy_new(cfg, i, err, sizeof(err));
 		if (!rt->proxies[i]) {
 			log_error("%s", err);
-			goto fail;
+			runtime_free(rt);
+			return NULL;
 		}
 		rt->n++;
 	}
-	rt->pool = pool_new((unsigned)cfg->relay_threads, sizeof(struct relay_job), relay_run,
+	return rt;
+}
+
+int runtime_run(struct runtime *rt)
+{
+	rt->pool = pool_new((unsigned)rt->cfg->relay_threads, sizeof(struct relay_job), relay_run,
 			    relay_thread_state_free);
 	if (!rt->pool)
-		goto fail;
+		return -1;
 	for (size_t i = 0; i < rt->n; i++)
 		proxy_start(rt->proxies[i], rt->pool);
+	return 0;
+}
+
+struct runtime *runtime_start(struct config *cfg)
+{
+	struct runtime *rt = runtime_bind(cfg);
+
+	if (rt && runtime_run(rt) < 0) {
+		runtime_free(rt);
+		return NULL;
+	}
 	return rt;
-fail:
-	runtime_free(rt);
-	return NULL;
+}
+
+size_t runtime_proxies(const struct runtime *rt)
+{
+	return rt->n;
 }
 
 static void report_static(const char *key, void *arg)

@@ -18,8 +18,17 @@
 
 struct runtime;
 
-/* Binds and starts everything; NULL (logged) on failure. */
+/* Startup in two steps, so that privileges can be dropped in between,
+ * before any thread runs: runtime_bind raises the open file limit, binds
+ * every listener and resolves static endpoints (NULL, logged, on failure);
+ * runtime_run starts the relay pool, the acceptors and the namerd threads
+ * (-1, logged, on failure; then runtime_free). */
+struct runtime *runtime_bind(struct config *cfg);
+int runtime_run(struct runtime *rt);
+/* Both steps at once; NULL (logged) on failure. */
 struct runtime *runtime_start(struct config *cfg);
+/* Configured proxies right now. */
+size_t runtime_proxies(const struct runtime *rt);
 /* Installs cfg if every part of it can be set up; -1 keeps the old one. */
 int runtime_reload(struct runtime *rt, struct config *cfg);
 /* Closes every listener; open connections carry on. */

@@ -1,0 +1,384 @@
+#include "auto-config.h"
+
+#include "daemon.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+/* ------------------------------------------------------------------ pidfile */
+
+static int pid_fd = -1;
+static char *pid_path;
+
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return xstrdup(path);
+	return xasprintf("%s/%s", cwd, path);
+}
+
+/* The pid written in the file open on fd, or 0. */
+static long read_pid(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *end;
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return pid > 0 && (*end == '\n' || *end == '\0') ? pid : 0;
+}
+
+int pidfile_open(const char *path, char *err, size_t errlen)
+{
+	char *abs = absolute(path);
+
+	for (int tries = 0; tries < 10; tries++) {
+		struct stat a, b;
+		int fd = open(abs, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot open the pidfile %s: %s", abs,
+				 strerror(errno));
+			break;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+			long pid = read_pid(fd);
+			close(fd);
+			if (e == EWOULDBLOCK && pid)
+				snprintf(err, errlen,
+					 "linkerd-tcp is already running as pid %ld (pidfile %s)",
+					 pid, abs);
+			else if (e == EWOULDBLOCK)
+				snprintf(err, errlen,
+					 "another linkerd-tcp is starting with the pidfile %s",
+					 abs);
+			else
+				snprintf(err, errlen, "cannot lock the pidfile %s: %s", abs,
+					 strerror(e));
+			break;
+		}
+		/* The holder may have removed the file between our open and our
+		 * lock: then we locked an unlinked file; start over. */
+		if (fstat(fd, &a) < 0 || stat(abs, &b) < 0 || a.st_ino != b.st_ino ||
+		    a.st_dev != b.st_dev) {
+			close(fd);
+			continue;
+		}
+		long stale = read_pid(fd);
+		if (stale && stale != (long)getpid())
+			log_debug(
+				"pidfile %s names pid %ld, which no longer holds it; replacing it",
+				abs, stale);
+		if (ftruncate(fd, 0) < 0) {
+			snprintf(err, errlen, "cannot write the pidfile %s: %s", abs,
+				 strerror(errno));
+			close(fd);
+			break;
+		}
+		pid_fd = fd;
+		pid_path = abs;
+		return 0;
+	}
+	if (pid_fd < 0 && !err[0])
+		snprintf(err, errlen, "cannot lock the pidfile %s: it keeps changing", abs);
+	free(abs);
+	return -1;
+}
+
+int pidfile_write(char *err, size_t errlen)
+{
+	char buf[32];
+	int n;
+
+	if (pid_fd < 0)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(pid_fd, 0) < 0 || pwrite(pid_fd, buf, (size_t)n, 0) != n) {
+		snprintf(err, errlen, "cannot write the pidfile %s: %s", pid_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void pidfile_remove(void)
+{
+	if (pid_fd < 0)
+		return;
+	/* After a privilege drop the directory (e.g. /run) may not be ours
+	 * any more: an empty pidfile then tells that nothing runs. */
+	if (unlink(pid_path) < 0 && ftruncate(pid_fd, 0) < 0)
+		log_warn("cannot remove the pidfile %s: %s", pid_path, strerror(errno));
+	close(pid_fd);
+	pid_fd = -1;
+	free(pid_path);
+	pid_path = NULL;
+}
+
+/* ------------------------------------------------------------------ detaching */
+
+static int ready_fd = -1;
+static bool detached;
+
+static void to_dev_null(int fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0)
+		return;
+	if (null != fd) {
+		dup2(null, fd);
+		close(null);
+	}
+}
+
+/* Closes every descriptor above stderr that the starting process left open
+ * (a pipe of the shell or of start-stop-daemon must not stay open in the
+ * daemon), except the pidfile and `keep`. */
+static void close_inherited(int keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int fds[256], n = 0;
+	struct dirent *e;
+
+	if (!d) {
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != keep && fd != pid_fd)
+				close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL && n < (int)ARRAY_SIZE(fds)) {
+		int fd = atoi(e->d_name);
+		if (fd > STDERR_FILENO && fd != dirfd(d) && fd != keep && fd != pid_fd)
+			fds[n++] = fd;
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* The original process: waits for the daemon's startup status. */
+static noreturn void wait_started(pid_t child, int fd)
+{
+	unsigned char status = 1;
+	sigset_t stop;
+	ssize_t n;
+
+	/* Let ^C and kill end the wait (all signals are blocked by now). */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	do
+		n = read(fd, &status, 1);
+	while (n < 0 && errno == EINTR);
+	_exit(n == 1 ? status : 1);
+}
+
+int daemon_detach(char *err, size_t errlen)
+{
+	int p[2];
+	pid_t pid;
+
+	fflush(NULL);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "cannot detach: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot detach: fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		wait_started(pid, p[0]);
+	}
+	close(p[0]);
+	/* The first child leads a new session without a terminal, then leaves
+	 * so that the daemon, not a session leader, can never acquire one. */
+	if (setsid() < 0)
+		_exit(1);
+	pid = fork();
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);
+	ready_fd = p[1];
+	detached = true;
+	close_inherited(ready_fd);
+	if (chdir("/") < 0)
+		log_warn("cannot change directory to /: %s", strerror(errno));
+	to_dev_null(STDIN_FILENO);
+	to_dev_null(STDOUT_FILENO);
+	/* stderr stays until daemon_started: startup errors reach the operator. */
+	return 0;
+}
+
+void daemon_started(int status)
+{
+	unsigned char c = (unsigned char)status;
+
+	if (ready_fd < 0)
+		return;
+	if (status == 0)
+		to_dev_null(STDERR_FILENO);
+	if (write(ready_fd, &c, 1) != 1)
+		log_debug("the starting process is gone: %s", strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
+}
+
+bool daemon_detached(void)
+{
+	return detached;
+}
+
+/* ------------------------------------------------------------------ privileges */
+
+static bool numeric(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno == 0 && *end == '\0' && *out < (unsigned long)UINT_MAX;
+}
+
+int privileges_drop(const char *user, const char *group, char *err, size_t errlen)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char *name = NULL;
+	unsigned long id;
+	int rc = -1;
+
+	if (!user && !group)
+		return 0;
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (pw) {
+			uid = pw->pw_uid;
+			gid = pw->pw_gid;
+			name = xstrdup(pw->pw_name);
+		} else if (numeric(user, &id)) {
+			uid = (uid_t)id;
+			pw = getpwuid(uid);
+			gid = pw ? pw->pw_gid : (gid_t)id;
+			name = pw ? xstrdup(pw->pw_name) : NULL;
+		} else {
+			snprintf(err, errlen, "user '%s' does not exist", user);
+			return -1;
+		}
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (gr)
+			gid = gr->gr_gid;
+		else if (numeric(group, &id))
+			gid = (gid_t)id;
+		else {
+			snprintf(err, errlen, "group '%s' does not exist", group);
+			goto out;
+		}
+	}
+	if (geteuid() != 0) {
+		/* Fine if we already are who the configuration asks for (e.g. a
+		 * systemd unit with User=); anything else needs root. */
+		if (uid != geteuid() || uid != getuid() || gid != getegid() || gid != getgid()) {
+			snprintf(err, errlen,
+				 "cannot switch to user %s, group %s: not running as root",
+				 user ? user : "(unchanged)", group ? group : "(unchanged)");
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (name ? initgroups(name, gid) < 0 : setgroups(1, &gid) < 0) {
+		snprintf(err, errlen, "cannot set the supplementary groups: %s", strerror(errno));
+		goto out;
+	}
+	if (setresgid(gid, gid, gid) < 0) {
+		snprintf(err, errlen, "cannot switch to group %lu: %s", (unsigned long)gid,
+			 strerror(errno));
+		goto out;
+	}
+	if (setresuid(uid, uid, uid) < 0) {
+		snprintf(err, errlen, "cannot switch to user %lu: %s", (unsigned long)uid,
+			 strerror(errno));
+		goto out;
+	}
+	if (uid != 0 && (setuid(0) == 0 || geteuid() == 0 || getuid() == 0)) {
+		snprintf(err, errlen, "still able to regain root after switching to user %lu",
+			 (unsigned long)uid);
+		goto out;
+	}
+	log_info("running as uid %lu (%s), gid %lu", (unsigned long)uid, name ? name : "-",
+		 (unsigned long)gid);
+	rc = 0;
+out:
+	free(name);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ systemd */
+
+bool daemon_notify_supported(void)
+{
+#ifdef HAVE_SYSTEMD
+	return true;
+#else
+	return false;
+#endif
+}
+
+void daemon_notify(const char *fmt, ...)
+{
+#ifdef HAVE_SYSTEMD
+	char buf[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	rc = sd_notify(0, buf);
+	if (rc < 0)
+		log_debug("sd_notify: %s", strerror(-rc));
+#else
+	(void)fmt;
+#endif
+}
