@@ -1,0 +1,1150 @@
+"""The benchmark suite behind bench/run (and bench/profile).
+
+linkerd-tcp against HAProxy (TCP mode, without and with forced splice), nginx
+stream, socat and, for TLS, stunnel, all on loopback, all running at once on
+their own ports, measured interleaved (round-robin over the peers, the order
+rotated every round, repeated N times; medians reported) so that drift of the
+machine hits every peer alike.  See doc/performance.md for what is measured and
+how to read the table.
+
+Runs with Debian's /usr/bin/python3 and the standard library only.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+RESULTS = os.path.join(BENCH, "results")
+BUILD = os.path.join(BENCH, ".build")
+
+# Debian packages and the command that shows each is there.
+PACKAGES = [
+    ("haproxy", "haproxy"),
+    ("nginx", "nginx"),
+    ("/usr/lib/nginx/modules/ngx_stream_module.so", "libnginx-mod-stream"),
+    ("socat", "socat"),
+    ("iperf3", "iperf3"),
+    ("wrk", "wrk"),
+    ("sockperf", "sockperf"),
+    ("stunnel4", "stunnel4"),
+    ("openssl", "openssl"),
+    ("gcc", "gcc"),
+    ("pkg-config", "pkg-config"),
+    ("/usr/include/gnutls/gnutls.h", "libgnutls28-dev"),
+]
+OPTIONAL_PACKAGES = [("gnuplot", "gnuplot-nox")]
+
+MODES = {
+    # reps: rounds over all peers; t_*: seconds per measurement; idle: connection counts
+    "full": dict(reps=3, t_tput=2, tput_bytes=None, t_wrk=2, wrk_conc=50, t_lat=3, mps=10000,
+                 t_tls=2, tls_conc=50, idle=[1000, 9000], socat_idle_max=9000, budget=600,
+                 conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
+    "quick": dict(reps=2, t_tput=1, tput_bytes=None, t_wrk=1, wrk_conc=50, t_lat=1.5,
+                  mps=10000, t_tls=1, tls_conc=50, idle=[1000, 9000], socat_idle_max=1000,
+                  budget=240, conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
+    "smoke": dict(reps=1, t_tput=1, tput_bytes="8M", t_wrk=1, wrk_conc=10, t_lat=1, mps=2000,
+                  t_tls=0.3, tls_conc=4, idle=[20], socat_idle_max=20, budget=120,
+                  conn_nb=[1], ka_nb=[4], warmup=False, plot=False),
+}
+
+# Peers: what each takes part in.  "direct" is the backend without a proxy: a reference.
+PLAIN_PEERS = ["direct", "linkerd-tcp", "haproxy", "haproxy-splice", "nginx", "socat"]
+TLS_PEERS = ["linkerd-tcp", "haproxy", "nginx", "stunnel"]
+PROXIES = [p for p in PLAIN_PEERS if p != "direct"]
+
+BODY64 = "x" * 63 + "\n"
+
+# Metrics: key -> (title, unit, better, target peer for SPEC section 11 or None)
+METRICS = {}
+
+
+def metric(key, title, unit, better, target=None):
+    METRICS[key] = dict(key=key, title=title, unit=unit, better=better, target=target)
+
+
+metric("tput1", "bulk throughput, 1 stream (iperf3)", "Gbit/s", "high", "haproxy-splice")
+metric("tput8", "bulk throughput, 8 streams (iperf3)", "Gbit/s", "high", "haproxy-splice")
+metric("tput1_cpu", "proxy CPU during 1-stream bulk", "% of a core", "low")
+metric("tput8_cpu", "proxy CPU during 8-stream bulk", "% of a core", "low")
+metric("tput1_cpu_gb", "proxy CPU per GB, 1 stream", "ms/GB", "low")
+metric("conn1", "short connections/s, c=50, 1 backend (wrk, Connection: close)", "conn/s",
+       "high", "haproxy")
+metric("conn4", "short connections/s, c=50, 4 backends", "conn/s", "high", "haproxy")
+metric("conn1_cpu", "proxy CPU per short connection, 1 backend", "us/conn", "low")
+metric("ka1", "keep-alive requests/s, c=50, 1 backend (wrk)", "req/s", "high", "haproxy")
+metric("ka4", "keep-alive requests/s, c=50, 4 backends", "req/s", "high", "haproxy")
+metric("ka1_cpu", "proxy CPU per keep-alive request, 1 backend", "us/req", "low")
+metric("lat_p50", "ping-pong 64 B RTT p50 (sockperf, fixed rate)", "us", "low")
+metric("lat_p99", "ping-pong 64 B RTT p99", "us", "low", "haproxy")
+metric("lat_p999", "ping-pong 64 B RTT p99.9", "us", "low")
+metric("tls_hs", "TLS handshakes/s (+1 request), c=50", "hs/s", "high", "haproxy")
+metric("tls_hs_cpu", "proxy CPU per TLS handshake", "us/hs", "low")
+metric("tls_bulk", "TLS bulk throughput, 1 stream", "Gbit/s", "high")
+metric("tls_bulk_cpu", "proxy CPU during TLS bulk", "% of a core", "low")
+# idle metrics are added per connection count at run time
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def which(cmd):
+    if cmd.startswith("/"):
+        return os.path.exists(cmd)
+    return shutil.which(cmd, path="/usr/sbin:/usr/bin:/sbin:/bin:" + os.environ.get("PATH", ""))
+
+
+# ------------------------------------------------------------------ setup
+
+
+def ensure_packages(optional=True):
+    missing = [pkg for path, pkg in PACKAGES if not which(path)]
+    opt = [pkg for path, pkg in OPTIONAL_PACKAGES if not which(path)] if optional else []
+    if not missing and not opt:
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    log("installing from Debian: " + " ".join(missing + opt))
+
+    def install(pkgs):
+        return subprocess.run(sudo + ["apt-get", "install", "-y", "-q"] + pkgs, env=env,
+                              stdout=subprocess.DEVNULL).returncode == 0
+
+    if not install(missing + opt):
+        subprocess.run(sudo + ["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+        if not install(missing):
+            sys.exit("bench: cannot install " + " ".join(missing))
+        install(opt)
+    still = [pkg for path, pkg in PACKAGES if not which(path)]
+    if still:
+        sys.exit("bench: still missing after install: " + " ".join(still))
+
+
+def find_linkerd_tcp():
+    """LTCP_BIN, else an in-tree build, else an out-of-tree build in bench/.build.
+
+    The out-of-tree build keeps the source tree unconfigured, so that the VPATH
+    builds of .ci/run and of other developers keep working."""
+    env = os.environ.get("LTCP_BIN")
+    if env:
+        if not os.access(env, os.X_OK):
+            sys.exit("bench: LTCP_BIN=%s is not executable" % env)
+        return env
+    intree = os.path.join(ROOT, "src", "linkerd-tcp")
+    if os.access(intree, os.X_OK):
+        return intree
+    out = os.path.join(BUILD, "src", "linkerd-tcp")
+    os.makedirs(BUILD, exist_ok=True)
+    blog = os.path.join(BUILD, "build.log")
+    with open(blog, "w") as f:
+        if not os.path.exists(os.path.join(ROOT, "configure")):
+            log("building linkerd-tcp: ./autogen.sh")
+            subprocess.run(["./autogen.sh"], cwd=ROOT, stdout=f, stderr=f, check=False)
+        if not os.path.exists(os.path.join(BUILD, "Makefile")):
+            log("building linkerd-tcp: configure (in bench/.build)")
+            subprocess.run([os.path.join(ROOT, "configure")], cwd=BUILD, stdout=f, stderr=f,
+                           check=False)
+        log("building linkerd-tcp: make (in bench/.build)")
+        rc = subprocess.run(["make", "-j%d" % (os.cpu_count() or 2), "src/linkerd-tcp"],
+                            cwd=BUILD, stdout=f, stderr=f).returncode
+    if rc != 0:
+        if os.access(out, os.X_OK):
+            log("bench: make failed (see %s); using the previous build" % blog)
+        else:
+            sys.exit("bench: cannot build linkerd-tcp, see %s" % blog)
+    return out
+
+
+def build_loadgen():
+    src = os.path.join(BENCH, "loadgen.c")
+    out = os.path.join(BUILD, "loadgen")
+    os.makedirs(BUILD, exist_ok=True)
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+        return out
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "gnutls"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    subprocess.run(["gcc", "-O2", "-Wall", "-pthread", src, "-o", out] + flags, check=True)
+    return out
+
+
+def make_cert(work):
+    key, cert = os.path.join(work, "key.pem"), os.path.join(work, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "7", "-subj", "/CN=bench.test", "-addext",
+                    "subjectAltName=DNS:bench.test"], check=True, capture_output=True)
+    combined = os.path.join(work, "combined.pem")
+    with open(combined, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    return key, cert, combined
+
+
+def port_free(port):
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def choose_base(first):
+    """A base port whose range (base .. base+999) is free on 127.0.0.1."""
+    for base in range(first, 60000, 1000):
+        if all(port_free(p) for p in range(base, base + 1000, 1) if p % 100 < 12):
+            return base
+    sys.exit("bench: no free port range")
+
+
+# ------------------------------------------------------------------ processes
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Proc:
+    """A process this run started, in its own process group (its children too)."""
+
+    def __init__(self, name, argv, work, env=None):
+        self.name = name
+        self.logpath = os.path.join(work, name + ".log")
+        self.logf = open(self.logpath, "w")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                  stderr=subprocess.STDOUT, env=e, start_new_session=True,
+                                  preexec_fn=raise_nofile)
+        self.pgid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        # children left in the group (socat forks, nginx workers)
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.logf.close()
+
+    def tail(self, n=15):
+        try:
+            return "".join(open(self.logpath).readlines()[-n:])
+        except OSError:
+            return ""
+
+
+def group_pids(pgids):
+    """PIDs of every process in the given process groups."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = open("/proc/%s/stat" % d).read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if int(fields[2]) in pgids:  # pgrp
+            pids.append(int(d))
+    return pids
+
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pgids):
+    """utime+stime of the groups' processes, plus that of their reaped children."""
+    total = 0
+    for pid in group_pids(pgids):
+        try:
+            st = open("/proc/%d/stat" % pid).read()
+        except OSError:
+            continue
+        f = st[st.rindex(")") + 2:].split()
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / CLK
+
+
+def pss_kib(pgids):
+    total = 0
+    for pid in group_pids(pgids):
+        try:
+            for line in open("/proc/%d/smaps_rollup" % pid):
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total
+
+
+def wait_port(port, secs=10, proc=None):
+    end = time.time() + secs
+    while time.time() < end:
+        if proc is not None and not proc.alive():
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def established_to(port):
+    """Established TCP sockets on this host whose remote port is `port`."""
+    n = 0
+    hexport = ":%04X" % port
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split(None, 4)
+                    if parts[3] == "01" and parts[2].endswith(hexport):
+                        n += 1
+        except OSError:
+            pass
+    return n
+
+
+def version(argv, pattern=None):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        out = (r.stdout + r.stderr).strip().splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    for line in out:
+        if pattern is None or re.search(pattern, line):
+            return line.strip()
+    return out[0].strip() if out else "?"
+
+
+def debver(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
+# ------------------------------------------------------------------ the bench
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.mode = args.mode
+        self.cfg = dict(MODES[args.mode])
+        if args.reps:
+            self.cfg["reps"] = args.reps
+        self.work = tempfile.mkdtemp(prefix="ltcp-bench-")
+        self.procs = []
+        self.peer_procs = {}  # peer -> [Proc]
+        self.samples = []  # dicts: metric, peer, value, rep, extra
+        self.errors = []
+        self.notes = {}  # (metric, peer) -> note shown instead of a number
+        self.t0 = time.time()
+        self.ltcp = None
+        self.loadgen = None
+
+    # ---- ports: backends at base+0..; peer i fronts at base+100*(i+1)+k
+    def ports(self):
+        b = self.base
+        self.p_http = [b + 1, b + 2, b + 3, b + 4]
+        self.p_status = b + 5
+        self.p_iperf = b + 6
+        self.p_sockperf = b + 7
+        self.p_sink = b + 8
+        self.p_admin = b + 9
+        self.p_admin_tls = b + 10
+        self.fronts = {}
+        for i, peer in enumerate(PLAIN_PEERS + ["stunnel"]):
+            f = b + 100 * (i + 1)
+            self.fronts[peer] = dict(http1=f + 1, http4=f + 2, iperf=f + 3, sockperf=f + 4,
+                                     tlshttp=f + 5, tlssink=f + 6)
+        self.fronts["direct"] = dict(http1=self.p_http[0], http4=None, iperf=self.p_iperf,
+                                     sockperf=self.p_sockperf)
+
+    def start(self, name, argv, env=None, peer=None):
+        p = Proc(name, argv, self.work, env)
+        self.procs.append(p)
+        if peer:
+            self.peer_procs.setdefault(peer, []).append(p)
+        return p
+
+    def pgids(self, peer):
+        return [p.pgid for p in self.peer_procs.get(peer, [])]
+
+    def over_budget(self):
+        return time.time() - self.t0 > self.cfg["budget"]
+
+    def note(self, key, peer, text):
+        self.notes[(key, peer)] = text
+
+    def error(self, what):
+        log("  ERROR: " + what)
+        self.errors.append(what)
+
+    def sample(self, key, peer, value, rep, **extra):
+        self.samples.append(dict(metric=key, peer=peer, value=value, rep=rep, **extra))
+
+    # ---- configs
+    def write(self, name, text):
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start_backends(self):
+        w = self.work
+        os.makedirs(os.path.join(w, "nginx-backend"), exist_ok=True)
+        listens = "".join("    listen 127.0.0.1:%d backlog=4096;\n" % p for p in self.p_http)
+        conf = self.write("nginx-backend.conf", f"""
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid {w}/nginx-backend.pid;
+error_log {w}/nginx-backend.err warn;
+events {{ worker_connections 19500; }}
+http {{
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path {w}/nginx-backend;
+  proxy_temp_path {w}/nginx-backend;
+  fastcgi_temp_path {w}/nginx-backend;
+  uwsgi_temp_path {w}/nginx-backend;
+  scgi_temp_path {w}/nginx-backend;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_header_timeout 300s;
+  tcp_nodelay on;
+  server {{
+{listens}    location = /64 {{ return 200 "{BODY64[:-1]}\\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.p_status};
+    location = /status {{ stub_status; }}
+  }}
+}}
+""")
+        self.start("backend-nginx", ["nginx", "-e", w + "/nginx-backend.err", "-p", w, "-c",
+                                     conf])
+        self.start("backend-iperf3", ["iperf3", "-s", "-B", "127.0.0.1", "-p",
+                                      str(self.p_iperf)])
+        self.start("backend-sockperf", ["sockperf", "server", "--tcp", "-i", "127.0.0.1", "-p",
+                                        str(self.p_sockperf)])
+        self.start("backend-sink", [self.loadgen, "sink", str(self.p_sink),
+                                    str(self.cfg["budget"] + 300)])
+        for port in self.p_http + [self.p_status, self.p_iperf, self.p_sockperf, self.p_sink]:
+            if not wait_port(port):
+                sys.exit("bench: backend on port %d did not start:\n%s" % (
+                    port, "\n".join(p.name + ":\n" + p.tail() for p in self.procs)))
+
+    def ltcp_config(self, tls=False):
+        relay = max(1024, max(self.cfg["idle"]) + 500)
+        f = self.fronts["linkerd-tcp"]
+        if not tls:
+            proxies = [("http1", f["http1"], self.p_http[:1], ""),
+                       ("http4", f["http4"], self.p_http, ""),
+                       ("iperf", f["iperf"], [self.p_iperf], ""),
+                       ("sockperf", f["sockperf"], [self.p_sockperf], "")]
+            admin = self.p_admin
+        else:
+            t = ("\n        tls:\n          private_key_path: %s\n          cert_paths: [%s]"
+                 % (self.key, self.cert))
+            proxies = [("tlshttp", f["tlshttp"], self.p_http[:1], t),
+                       ("tlssink", f["tlssink"], [self.p_sink], t)]
+            admin = self.p_admin_tls
+            relay = 1024
+        text = "admin:\n  addr: 127.0.0.1:%d\nrelay_threads: %d\nbuffer_size: 16384\nproxies:\n" % (
+            admin, relay)
+        for label, front, eps, extra in proxies:
+            text += "  - label: %s\n    servers:\n      - addr: 127.0.0.1:%d%s\n    endpoints:\n" % (
+                label, front, extra)
+            for e in eps:
+                text += "      - addr: 127.0.0.1:%d\n" % e
+        return self.write("linkerd-tcp%s.yml" % ("-tls" if tls else ""), text)
+
+    def haproxy_config(self, peer, splice):
+        f = self.fronts[peer]
+        maxconn = max(self.cfg["idle"]) + 300
+        lines = ["global", "  maxconn %d" % maxconn, "  maxpipes 256", "  nbthread 2",
+                 "  ssl-server-verify none", "defaults", "  mode tcp", "  maxconn %d" % maxconn,
+                 "  timeout connect 5s", "  timeout client 300s", "  timeout server 300s"]
+        if splice:
+            lines += ["  option splice-request", "  option splice-response"]
+
+        def listen(name, port, servers, ssl_bind=False):
+            out = ["listen %s" % name,
+                   "  bind 127.0.0.1:%d%s" % (port, " ssl crt %s" % self.combined if ssl_bind
+                                              else "") + " backlog 4096",
+                   "  balance leastconn"]
+            out += ["  server s%d 127.0.0.1:%d" % (i, s) for i, s in enumerate(servers)]
+            return out
+
+        lines += listen("http1", f["http1"], self.p_http[:1])
+        lines += listen("http4", f["http4"], self.p_http)
+        lines += listen("iperf", f["iperf"], [self.p_iperf])
+        lines += listen("sockperf", f["sockperf"], [self.p_sockperf])
+        if not splice:
+            lines += listen("tlshttp", f["tlshttp"], self.p_http[:1], True)
+            lines += listen("tlssink", f["tlssink"], [self.p_sink], True)
+        return self.write(peer + ".cfg", "\n".join(lines) + "\n")
+
+    def nginx_config(self):
+        f, w = self.fronts["nginx"], self.work
+        ups = "    upstream h4 {\n      least_conn;\n%s    }\n" % "".join(
+            "      server 127.0.0.1:%d;\n" % p for p in self.p_http)
+        ssl_ = "ssl_certificate %s; ssl_certificate_key %s;" % (self.cert, self.key)
+
+        def srv(port, to, tls=False):
+            return "    server { listen 127.0.0.1:%d%s backlog=4096; %s proxy_pass %s; }\n" % (
+                port, " ssl" if tls else "", ssl_ if tls else "", to)
+
+        return self.write("nginx-proxy.conf", f"""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid {w}/nginx-proxy.pid;
+error_log {w}/nginx-proxy.err warn;
+events {{ worker_connections 19500; }}
+stream {{
+{ups}{srv(f["http1"], "127.0.0.1:%d" % self.p_http[0])}{srv(f["http4"], "h4")}\
+{srv(f["iperf"], "127.0.0.1:%d" % self.p_iperf)}{srv(f["sockperf"], "127.0.0.1:%d" % self.p_sockperf)}\
+{srv(f["tlshttp"], "127.0.0.1:%d" % self.p_http[0], True)}{srv(f["tlssink"], "127.0.0.1:%d" % self.p_sink, True)}}}
+""")
+
+    def stunnel_config(self):
+        f = self.fronts["stunnel"]
+        return self.write("stunnel.conf", f"""foreground = yes
+pid =
+debug = 4
+[tlshttp]
+accept = 127.0.0.1:{f["tlshttp"]}
+connect = 127.0.0.1:{self.p_http[0]}
+cert = {self.cert}
+key = {self.key}
+[tlssink]
+accept = 127.0.0.1:{f["tlssink"]}
+connect = 127.0.0.1:{self.p_sink}
+cert = {self.cert}
+key = {self.key}
+""")
+
+    def start_peers(self):
+        env = {"LINKERD_TCP_LOG": "warn"}
+        self.start("linkerd-tcp", [self.ltcp, self.ltcp_config()], env, peer="linkerd-tcp")
+        self.start("haproxy", ["haproxy", "-db", "-f", self.haproxy_config("haproxy", False)],
+                   peer="haproxy")
+        self.start("haproxy-splice", ["haproxy", "-db", "-f",
+                                      self.haproxy_config("haproxy-splice", True)],
+                   peer="haproxy-splice")
+        self.start("nginx", ["nginx", "-e", self.work + "/nginx-proxy.err", "-p", self.work,
+                             "-c", self.nginx_config()], peer="nginx")
+        f = self.fronts["socat"]
+        for kind, to in (("http1", self.p_http[0]), ("iperf", self.p_iperf),
+                         ("sockperf", self.p_sockperf)):
+            self.start("socat-" + kind,
+                       ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay"
+                        % f[kind], "TCP:127.0.0.1:%d,nodelay" % to], peer="socat")
+        self.start("stunnel", ["stunnel4", self.stunnel_config()], peer="stunnel")
+        self.tls_ok = {"haproxy": True, "nginx": True, "stunnel": True}
+        # linkerd-tcp's TLS listener runs in its own process: a configuration it
+        # cannot load yet must not keep the plain measurements from running.
+        tcfg = self.ltcp_config(tls=True)
+        chk = subprocess.run([self.ltcp, "-n", tcfg], capture_output=True, text=True)
+        if chk.returncode == 0:
+            p = self.start("linkerd-tcp-tls", [self.ltcp, tcfg], env, peer="linkerd-tcp-tls")
+            self.tls_ok["linkerd-tcp"] = wait_port(self.fronts["linkerd-tcp"]["tlshttp"], 5, p) \
+                and self.tls_probe(self.fronts["linkerd-tcp"]["tlshttp"])
+            if not self.tls_ok["linkerd-tcp"]:
+                self.ltcp_tls_why = "TLS listener does not handshake"
+        else:
+            self.tls_ok["linkerd-tcp"] = False
+            self.ltcp_tls_why = (chk.stdout + chk.stderr).strip().splitlines()[-1:] or ["?"]
+            self.ltcp_tls_why = "config rejected: " + self.ltcp_tls_why[0]
+        if not self.tls_ok["linkerd-tcp"]:
+            log("linkerd-tcp TLS: n/a (not implemented: %s)" % self.ltcp_tls_why)
+        failed = []
+        for peer in PROXIES + ["stunnel"]:
+            for kind in ("http1", "http4", "iperf", "sockperf", "tlshttp", "tlssink"):
+                if peer == "socat" and kind not in ("http1", "iperf", "sockperf"):
+                    continue
+                if peer == "haproxy-splice" and kind.startswith("tls"):
+                    continue
+                if peer == "stunnel" and not kind.startswith("tls"):
+                    continue
+                procs = self.peer_procs[peer]
+                if not wait_port(self.fronts[peer][kind], 10):
+                    failed.append("%s %s (port %d)" % (peer, kind, self.fronts[peer][kind]))
+                    for p in procs:
+                        log("--- %s log:\n%s" % (p.name, p.tail()))
+        if failed:
+            self.error("peers did not start: " + ", ".join(failed))
+        for peer in ("haproxy", "nginx", "stunnel"):
+            if not self.tls_probe(self.fronts[peer]["tlshttp"]):
+                self.error("%s: TLS probe failed" % peer)
+
+    def tls_probe(self, port):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+                with ctx.wrap_socket(s, server_hostname="bench.test") as t:
+                    t.sendall(b"GET /64 HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        try:
+                            d = t.recv(4096)
+                        except (ssl.SSLError, OSError):
+                            break
+                        if not d:
+                            break
+                        data += d
+            return data.startswith(b"HTTP/1.1 200")
+        except (OSError, ssl.SSLError):
+            return False
+
+    # ---- measurements
+    def run(self, argv, timeout):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            return r.returncode, r.stdout, r.stderr
+        except subprocess.TimeoutExpired:
+            return -1, "", "timed out after %ss" % timeout
+
+    def measure(self, peer, fn):
+        """Runs fn(), returning (wall seconds, the peer's CPU seconds, fn's result)."""
+        g = self.pgids(peer)
+        c0, t0 = cpu_seconds(g), time.time()
+        r = fn()
+        return time.time() - t0, cpu_seconds(g) - c0, r
+
+    def backend_accepts(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.p_status), timeout=2) as s:
+                s.sendall(b"GET /status HTTP/1.0\r\n\r\n")
+                data = b""
+                while True:
+                    d = s.recv(4096)
+                    if not d:
+                        break
+                    data += d
+            m = re.search(rb"\n\s*(\d+)\s+(\d+)\s+(\d+)", data)
+            return int(m.group(1)) - 1 if m else None  # minus this request's own
+        except OSError:
+            return None
+
+    def t_tput(self, peer, rep, streams):
+        c = self.cfg
+        port = self.fronts[peer]["iperf"]
+        argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-P", str(streams), "-J"]
+        argv += ["-n", c["tput_bytes"]] if c["tput_bytes"] else ["-t", str(c["t_tput"])]
+        wall, cpu, (rc, out, err) = self.measure(peer, lambda: self.run(argv, c["t_tput"] + 30))
+        try:
+            j = json.loads(out)
+            bps = j["end"]["sum_received"]["bits_per_second"]
+            secs = j["end"]["sum_received"]["seconds"]
+            nbytes = j["end"]["sum_received"]["bytes"]
+        except (ValueError, KeyError, TypeError):
+            self.error("%s iperf3 -P %d: rc=%s %s" % (peer, streams, rc, (err or out)[-300:]))
+            return
+        key = "tput%d" % streams
+        self.sample(key, peer, bps / 1e9, rep)
+        if peer != "direct":
+            self.sample(key + "_cpu", peer, 100.0 * cpu / max(secs, 1e-3), rep)
+            if streams == 1:
+                self.sample("tput1_cpu_gb", peer, 1000.0 * cpu / max(nbytes / 1e9, 1e-9), rep)
+
+    def t_wrk(self, peer, rep, close, nb):
+        c = self.cfg
+        port = self.fronts[peer]["http%d" % nb]
+        argv = ["wrk", "-t1", "-c%d" % c["wrk_conc"], "-d%ds" % c["t_wrk"], "--timeout", "5s"]
+        if close:
+            argv += ["-H", "Connection: close"]
+        argv.append("http://127.0.0.1:%d/64" % port)
+        a0 = self.backend_accepts()
+        wall, cpu, (rc, out, err) = self.measure(peer, lambda: self.run(argv, c["t_wrk"] + 30))
+        a1 = self.backend_accepts()
+        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        tot = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+        if rc != 0 or not m or not tot:
+            self.error("%s wrk: rc=%s %s" % (peer, rc, (err or out)[-300:]))
+            return
+        nreq = int(tot.group(1))
+        errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                         out)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        nerr = (sum(int(x) for x in errs.groups()) if errs else 0) + (
+            int(non2xx.group(1)) if non2xx else 0)
+        key = ("conn%d" if close else "ka%d") % nb
+        accepts = (a1 - a0) if a0 is not None and a1 is not None else None
+        self.sample(key, peer, float(m.group(1)), rep, requests=nreq, errors=nerr,
+                    backend_accepts=accepts)
+        if nerr and close and nerr > nreq * 0.01 or nerr and not close:
+            self.note_err(key, peer, "%d errors of %d" % (nerr, nreq))
+        if nb == 1 and peer != "direct" and nreq:
+            self.sample(key + "_cpu", peer, 1e6 * cpu / nreq, rep)
+
+    def note_err(self, key, peer, text):
+        log("  note: %s %s: %s" % (peer, key, text))
+        self.samples[-1]["note"] = text
+
+    def t_lat(self, peer, rep):
+        c = self.cfg
+        port = self.fronts[peer]["sockperf"]
+        argv = ["sockperf", "ping-pong", "--tcp", "-i", "127.0.0.1", "-p", str(port), "-m", "64",
+                "-t", str(c["t_lat"]), "--mps", str(c["mps"]), "--full-rtt"]
+        if not c["warmup"]:
+            argv.append("--dontwarmup")
+        rc, out, err = self.run(argv, c["t_lat"] + 30)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", out + err)
+        pct = dict(re.findall(r"percentile (\d+\.\d+) =\s+([\d.]+)", text))
+        if rc != 0 or "50.000" not in pct:
+            self.error("%s sockperf: rc=%s %s" % (peer, rc, text[-300:]))
+            return
+        self.sample("lat_p50", peer, float(pct["50.000"]), rep)
+        self.sample("lat_p99", peer, float(pct["99.000"]), rep)
+        self.sample("lat_p999", peer, float(pct["99.900"]), rep)
+
+    def t_tls(self, peer, rep, bulk):
+        c = self.cfg
+        f = self.fronts[peer]
+        if bulk:
+            argv = [self.loadgen, "tlsbulk", "127.0.0.1", str(f["tlssink"]), "1", str(c["t_tls"])]
+        else:
+            argv = [self.loadgen, "tlsconn", "127.0.0.1", str(f["tlshttp"]),
+                    str(c["tls_conc"]), str(c["t_tls"])]
+        gpeer = "linkerd-tcp-tls" if peer == "linkerd-tcp" else peer
+        wall, cpu, (rc, out, err) = self.measure(gpeer, lambda: self.run(argv, c["t_tls"] + 30))
+        try:
+            j = json.loads(out)
+        except ValueError:
+            self.error("%s loadgen %s: rc=%s %s" % (peer, argv[1], rc, err[-300:]))
+            return
+        if bulk:
+            if j["errors"]:
+                self.error("%s TLS bulk: %d stream errors" % (peer, j["errors"]))
+            self.sample("tls_bulk", peer, j["gbit_s"], rep)
+            self.sample("tls_bulk_cpu", peer, 100.0 * cpu / max(j["secs"], 1e-3), rep)
+        else:
+            if not j["ok"]:
+                self.error("%s TLS handshakes: none succeeded (%d errors)" % (peer, j["errors"]))
+                return
+            self.sample("tls_hs", peer, j["per_sec"], rep, ok=j["ok"], errors=j["errors"])
+            if j["errors"] > j["ok"] * 0.01:
+                self.note_err("tls_hs", peer, "%d errors of %d" % (j["errors"], j["ok"]))
+            self.sample("tls_hs_cpu", peer, 1e6 * cpu / j["ok"], rep)
+
+    def t_idle(self, peer, n):
+        key = "idle%d" % n
+        if key not in METRICS:
+            metric(key, "user-space PSS per idle connection, %d held" % n, "KiB/conn", "low",
+                   "budget16" if n >= 9000 else None)
+        if peer == "socat" and n > self.cfg["socat_idle_max"]:
+            self.note(key, peer, "skipped (fork per connection)")
+            return
+        g = self.pgids(peer)
+        backend = self.p_http[0]
+        before_est = established_to(backend)
+        base = pss_kib(g)
+        holder = subprocess.Popen([self.loadgen, "idle", "127.0.0.1",
+                                   str(self.fronts[peer]["http1"]), str(n)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+        try:
+            line = holder.stdout.readline()
+            m = re.match(r"connected (\d+) failed (\d+)", line)
+            if not m or int(m.group(1)) != n:
+                self.error("%s idle %d: %s" % (peer, n, line.strip() or "no answer"))
+                return
+            # Wait until the proxy has connected every one to the backend.
+            end = time.time() + 60
+            while time.time() < end and established_to(backend) - before_est < n:
+                time.sleep(0.2)
+            reached = established_to(backend) - before_est
+            time.sleep(1.0)
+            after = pss_kib(g)
+            holder.stdin.write("check\n")
+            holder.stdin.flush()
+            alive = int((holder.stdout.readline().split() or ["", "-1"])[1])
+            per = (after - base) / n
+            self.sample(key, peer, per, 0, baseline_kib=base, held_kib=after,
+                        backend_conns=reached, alive=alive)
+            log("  %-15s %5d idle: PSS %d -> %d KiB, %.2f KiB/conn (%d at backend, %d alive)"
+                % (peer, n, base, after, per, reached, alive))
+            if reached < n or alive < n:
+                self.note_err(key, peer, "only %d reached the backend, %d alive" % (reached, alive))
+        finally:
+            try:
+                holder.stdin.write("quit\n")
+                holder.stdin.close()
+            except OSError:
+                pass
+            try:
+                holder.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(holder.pid, signal.SIGKILL)
+                holder.wait()
+        end = time.time() + 30
+        while time.time() < end and established_to(backend) > before_est:
+            time.sleep(0.2)
+
+    # ---- the schedule
+    def rounds(self, peers, fn, label):
+        """Interleaved: every rep visits every peer, the starting peer rotating."""
+        reps = self.cfg["reps"]
+        for rep in range(reps):
+            if self.over_budget():
+                log("  time budget spent: skipping the rest of %s" % label)
+                for peer in peers:
+                    self.skipped.add((label, peer))
+                return
+            order = peers[rep % len(peers):] + peers[:rep % len(peers)]
+            for peer in order:
+                fn(peer, rep)
+        log("  %s done at %.0fs" % (label, time.time() - self.t0))
+
+    def run_all(self):
+        c = self.cfg
+        self.skipped = set()
+        log("throughput (iperf3)")
+        self.rounds(PLAIN_PEERS, lambda p, r: (self.t_tput(p, r, 1), self.t_tput(p, r, 8)),
+                    "throughput")
+        for close, label in ((True, "conn"), (False, "ka")):
+            log("short connections/s (wrk, Connection: close)" if close else
+                "keep-alive requests/s (wrk)")
+            for nb in c[label + "_nb"]:
+                peers = PLAIN_PEERS if nb == 1 else [p for p in PROXIES if p != "socat"]
+                self.rounds(peers, lambda p, r: self.t_wrk(p, r, close, nb), "%s%d" % (label, nb))
+        log("ping-pong latency (sockperf)")
+        self.rounds(PLAIN_PEERS, self.t_lat, "latency")
+        tls = [p for p in TLS_PEERS if self.tls_ok.get(p)]
+        for p in TLS_PEERS:
+            if not self.tls_ok.get(p):
+                for k in ("tls_hs", "tls_hs_cpu", "tls_bulk", "tls_bulk_cpu"):
+                    self.note(k, p, "n/a (not implemented)" if p == "linkerd-tcp" else "n/a")
+        log("TLS handshakes and bulk (loadgen)")
+        self.rounds(tls, lambda p, r: (self.t_tls(p, r, False), self.t_tls(p, r, True)), "tls")
+        log("idle connections (PSS)")
+        for n in c["idle"]:
+            for peer in PROXIES:
+                if self.over_budget():
+                    self.note("idle%d" % n, peer, "skipped (time budget)")
+                    continue
+                self.t_idle(peer, n)
+        for label, peer in self.skipped:
+            pass
+
+    # ---- results
+    def medians(self):
+        res = {}
+        for s in self.samples:
+            res.setdefault((s["metric"], s["peer"]), []).append(s["value"])
+        return {k: (statistics.median(v), v) for k, v in res.items()}
+
+    def table(self, med):
+        peers = PLAIN_PEERS + ["stunnel"]
+        rows = []
+        for key, m in METRICS.items():
+            vals = {p: med[(key, p)][0] for p in peers if (key, p) in med}
+            if not vals and not any((key, p) in self.notes for p in peers):
+                continue
+            cands = {p: v for p, v in vals.items() if p != "direct"}
+            best = None
+            if cands:
+                best = (max if m["better"] == "high" else min)(cands, key=cands.get)
+            row = dict(metric=key, title=m["title"], unit=m["unit"], better=m["better"],
+                       best=best, values={}, ratios={}, notes={}, samples={})
+            for p in peers:
+                if p in vals:
+                    row["values"][p] = vals[p]
+                    row["samples"][p] = med[(key, p)][1]
+                    bv = cands.get(best)
+                    if bv:
+                        row["ratios"][p] = vals[p] / bv
+                if (key, p) in self.notes:
+                    row["notes"][p] = self.notes[(key, p)]
+            rows.append(row)
+        return rows
+
+    def print_table(self, rows):
+        peers = [p for p in PLAIN_PEERS + ["stunnel"]
+                 if any(p in r["values"] or p in r["notes"] for r in rows)]
+        w0 = max(len(r["title"]) for r in rows) if rows else 10
+        hdr = "%-*s %-11s" % (w0, "metric", "unit") + "".join("%17s" % p for p in peers)
+        lines = [hdr, "-" * len(hdr)]
+        for r in rows:
+            cells = []
+            for p in peers:
+                if p in r["values"]:
+                    v = r["values"][p]
+                    txt = fmt(v)
+                    if p in r["ratios"] and p != "direct":
+                        txt += " (%s)" % ("best" if p == r["best"] else "%.2f" % r["ratios"][p])
+                    cells.append("%17s" % txt)
+                elif p in r["notes"]:
+                    cells.append("%17s" % r["notes"][p][:16])
+                else:
+                    cells.append("%17s" % "-")
+            lines.append("%-*s %-11s" % (w0, r["title"], r["unit"]) + "".join(cells))
+        return "\n".join(lines)
+
+    def targets(self, rows):
+        out = []
+        by = {r["metric"]: r for r in rows}
+        for key, m in METRICS.items():
+            t = m.get("target")
+            r = by.get(key)
+            if not t or not r:
+                continue
+            lv = r["values"].get("linkerd-tcp")
+            if lv is None:
+                out.append(dict(metric=key, title=m["title"], target=t, status="n/a",
+                                text=r["notes"].get("linkerd-tcp", "no value")))
+                continue
+            if t == "budget16":
+                ok = lv <= 16
+                out.append(dict(metric=key, title=m["title"], target="<= 16 KiB/conn",
+                                linkerd=lv, ratio=lv / 16, status="met" if ok else "not met"))
+                continue
+            tv = r["values"].get(t)
+            if not tv:
+                out.append(dict(metric=key, title=m["title"], target=t, status="n/a",
+                                text="no value for " + t))
+                continue
+            ratio = lv / tv
+            ok = ratio >= 1 if m["better"] == "high" else ratio <= 1
+            out.append(dict(metric=key, title=m["title"], target=t, linkerd=lv, other=tv,
+                            ratio=ratio, status="met" if ok else "not met"))
+        return out
+
+    def meta(self):
+        cpu = "?"
+        try:
+            for line in open("/proc/cpuinfo"):
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        return dict(
+            date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            mode=self.mode, reps=self.cfg["reps"], config=self.cfg, nproc=os.cpu_count(),
+            cpu=cpu, kernel=platform.release(),
+            debian=open("/etc/debian_version").read().strip()
+            if os.path.exists("/etc/debian_version") else "?",
+            git=subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                               capture_output=True, text=True).stdout.strip(),
+            versions={
+                "linkerd-tcp": version([self.ltcp, "-V"]) + " (" + self.ltcp + ")",
+                "haproxy": version(["haproxy", "-v"], "version"),
+                "nginx": version(["nginx", "-v"]),
+                "socat": version(["socat", "-V"], "socat version"),
+                "stunnel": version(["stunnel4", "-version"], r"stunnel \d"),
+                "iperf3": version(["iperf3", "-v"]),
+                "wrk": "wrk " + debver("wrk"),
+                "sockperf": "sockperf " + debver("sockperf"),
+                "openssl": version(["openssl", "version"]),
+                "gnutls (loadgen, linkerd-tcp)": "libgnutls30 " + debver("libgnutls30"),
+            },
+            ports_base=self.base,
+        )
+
+    def save(self, rows, targets, elapsed):
+        os.makedirs(RESULTS, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        if self.mode != "full":
+            stamp += "-" + self.mode
+        base = os.path.join(RESULTS, stamp)
+        meta = self.meta()
+        meta["elapsed_s"] = round(elapsed, 1)
+        with open(base + ".json", "w") as f:
+            json.dump(dict(meta=meta, table=rows, targets=targets, samples=self.samples,
+                           errors=self.errors), f, indent=1)
+        with open(base + ".csv", "w", newline="") as f:
+            wr = csv.writer(f)
+            wr.writerow(["metric", "title", "unit", "better", "peer", "median", "ratio_to_best",
+                         "is_best", "n", "samples", "note"])
+            for r in rows:
+                for p in PLAIN_PEERS + ["stunnel"]:
+                    if p in r["values"]:
+                        wr.writerow([r["metric"], r["title"], r["unit"], r["better"], p,
+                                     "%.6g" % r["values"][p],
+                                     "%.4f" % r["ratios"][p] if p in r["ratios"] else "",
+                                     int(p == r["best"]), len(r["samples"][p]),
+                                     " ".join("%.6g" % x for x in r["samples"][p]),
+                                     r["notes"].get(p, "")])
+                    elif p in r["notes"]:
+                        wr.writerow([r["metric"], r["title"], r["unit"], r["better"], p, "", "",
+                                     0, 0, "", r["notes"][p]])
+        return base
+
+    def plot(self, rows, base):
+        if not which("gnuplot"):
+            return None
+        peers = [p for p in PROXIES + ["stunnel"] if any(p in r["values"] for r in rows)]
+        dat = base + ".plot.dat"
+        with open(dat, "w") as f:
+            f.write("metric " + " ".join('"%s"' % p for p in peers) + "\n")
+            for r in rows:
+                if not r["best"]:
+                    continue
+                bv = r["values"][r["best"]]
+                cells = []
+                for p in peers:
+                    v = r["values"].get(p)
+                    if v is None or v <= 0 or p == "direct":
+                        cells.append("NaN")
+                    else:  # 1.0 = best; lower-is-better metrics inverted
+                        cells.append("%.4f" % (v / bv if r["better"] == "high" else bv / v))
+                f.write('"%s" %s\n' % (r["metric"], " ".join(cells)))
+        png = base + ".png"
+        gp = f"""set terminal pngcairo size 1400,600 font ",9"
+set output "{png}"
+set title "linkerd-tcp bench: each peer relative to the best proxy (1.0 = best; lower-is-better metrics inverted)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set yrange [0:1.1]
+set grid ytics
+set xtics rotate by -35 noenhance
+set key outside right top noenhance
+plot for [i=2:{len(peers) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+"""
+        r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
+        os.unlink(dat)
+        return png if r.returncode == 0 and os.path.exists(png) else None
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            p.stop()
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def fmt(v):
+    if v >= 1000:
+        return "%.0f" % v
+    if v >= 100:
+        return "%.1f" % v
+    if v >= 10:
+        return "%.2f" % v
+    return "%.3g" % v
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="bench/run", description=(
+        "Benchmark linkerd-tcp against HAProxy, nginx, socat and stunnel on loopback."))
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="fewer rounds, shorter measurements (~3 minutes)")
+    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                   help="every peer starts and one tiny measurement of each kind runs")
+    ap.set_defaults(mode="full")
+    ap.add_argument("--reps", type=int, help="rounds over all peers (default by mode)")
+    ap.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", 21000)),
+                    help="first port of the loopback ports used (default 21000)")
+    ap.add_argument("--no-install", action="store_true", help="do not apt-get install")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    raise_nofile()
+    if not args.no_install:
+        ensure_packages(optional=args.mode != "smoke")
+    b = Bench(args)
+    b.ltcp = find_linkerd_tcp()
+    b.loadgen = build_loadgen()
+    b.base = choose_base(args.port_base)
+    b.ports()
+    b.key, b.cert, b.combined = make_cert(b.work)
+
+    def on_signal(sig, frame):
+        b.cleanup()
+        sys.exit(130)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        log("bench: mode %s, %d rounds, ports %d.., work dir %s" % (
+            b.mode, b.cfg["reps"], b.base, b.work))
+        b.start_backends()
+        b.start_peers()
+        b.run_all()
+        died = [p.name for p in b.procs if not p.alive()]
+        if died:
+            b.error("died during the run: " + ", ".join(died))
+            for p in b.procs:
+                if not p.alive():
+                    log("--- %s:\n%s" % (p.name, p.tail()))
+    finally:
+        b.cleanup()
+    elapsed = time.time() - b.t0
+    med = b.medians()
+    rows = b.table(med)
+    targets = b.targets(rows)
+    log("")
+    log(b.print_table(rows))
+    log("")
+    log("(value (ratio to the best proxy); higher-is-better rows: ratio <= 1, lower-is-better:"
+        " ratio >= 1; 'direct' = no proxy, a reference)")
+    log("")
+    log("SPEC section 11 targets for linkerd-tcp (informative, never asserted):")
+    for t in targets:
+        if "linkerd" in t:
+            log("  %-62s %-9s vs %-15s ratio %.2f" % (t["title"], t["status"], t["target"],
+                                                      t["ratio"]))
+        else:
+            log("  %-62s %-9s (%s)" % (t["title"], t["status"], t.get("text", "")))
+    base = b.save(rows, targets, elapsed)
+    png = b.plot(rows, base) if b.cfg["plot"] else None
+    log("")
+    log("results: %s.json %s.csv%s" % (base, base, (" " + png) if png else ""))
+    log("elapsed: %.0f s" % elapsed)
+    if b.errors:
+        log("%d error(s):" % len(b.errors))
+        for e in b.errors:
+            log("  " + e)
+        return 1
+    return 0
