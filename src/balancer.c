@@ -22,7 +22,9 @@ struct endpoint {
 	unsigned ejections; /* consecutive ejections, drives the backoff */
 	int64_t ejected_until;
 	bool draining;
-	uint64_t connects, failures;
+	uint64_t connects;
+	uint64_t failures[CONNECT_RESULTS];
+	uint64_t failed; /* all causes */
 };
 
 struct balancer {
@@ -265,11 +267,19 @@ static int64_t backoff_ms(const struct balancer_params *p, unsigned ejections)
 	return (int64_t)(base / 2 + rand_unit() * base / 2);
 }
 
-void balancer_report(struct balancer *b, struct endpoint *e, bool ok)
+const char *connect_result_name(enum connect_result r)
+{
+	static const char *const names[CONNECT_RESULTS] = {
+		"ok", "refused", "timeout", "unreachable", "reset", "tls", "other",
+	};
+	return r < CONNECT_RESULTS ? names[r] : "other";
+}
+
+void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r)
 {
 	pthread_mutex_lock(&b->lock);
 	e->connects++;
-	if (ok) {
+	if (r == CONNECT_OK) {
 		if (e->ejections)
 			log_info("%s: endpoint %s is back after %u ejection(s)", b->label, e->name,
 				 e->ejections);
@@ -277,7 +287,8 @@ void balancer_report(struct balancer *b, struct endpoint *e, bool ok)
 		e->ejections = 0;
 		e->ejected_until = 0;
 	} else {
-		e->failures++;
+		e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
+		e->failed++;
 		e->failures_in_row++;
 		if (e->failures_in_row >= b->params.consecutive_failures) {
 			int64_t ms = backoff_ms(&b->params, e->ejections);
@@ -286,7 +297,7 @@ void balancer_report(struct balancer *b, struct endpoint *e, bool ok)
 			/* After the backoff one more failure ejects it again. */
 			e->failures_in_row = b->params.consecutive_failures - 1;
 			log_warn("%s: endpoint %s ejected for %lld ms after %llu failure(s)",
-				 b->label, e->name, (long long)ms, (unsigned long long)e->failures);
+				 b->label, e->name, (long long)ms, (unsigned long long)e->failed);
 		}
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -326,7 +337,7 @@ static void view_of(const struct endpoint *e, int64_t now, struct endpoint_view 
 	v->consecutive_failures = e->failures_in_row;
 	v->state = e->draining ? EP_DRAINING : e->ejected_until > now ? EP_EJECTED : EP_ACTIVE;
 	v->connects = e->connects;
-	v->failures = e->failures;
+	memcpy(v->failures, e->failures, sizeof(v->failures));
 }
 
 size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t max)

@@ -37,6 +37,19 @@ struct balancer_params {
 
 enum endpoint_state { EP_ACTIVE, EP_EJECTED, EP_DRAINING };
 
+/* How a connect attempt ended; everything but CONNECT_OK counts as a failure. */
+enum connect_result {
+	CONNECT_OK,
+	CONNECT_REFUSED,
+	CONNECT_TIMEOUT,
+	CONNECT_UNREACHABLE,
+	CONNECT_RESET,
+	CONNECT_TLS,
+	CONNECT_OTHER,
+	CONNECT_RESULTS
+};
+const char *connect_result_name(enum connect_result r);
+
 /* A copy of one endpoint's state, for /endpoints and metrics. */
 struct endpoint_view {
 	char name[NETADDR_STRLEN];
@@ -44,7 +57,8 @@ struct endpoint_view {
 	unsigned active;
 	unsigned consecutive_failures;
 	enum endpoint_state state;
-	uint64_t connects, failures;
+	uint64_t connects;                  /* attempts */
+	uint64_t failures[CONNECT_RESULTS]; /* by cause; [CONNECT_OK] stays 0 */
 };
 
 struct balancer *balancer_new(const char *label, const struct balancer_params *params);
@@ -65,7 +79,7 @@ bool balancer_resolved(struct balancer *b);
 struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried, size_t ntried,
 			       int64_t deadline_ms, const char **why);
 /* Records the outcome of a connect attempt to e. */
-void balancer_report(struct balancer *b, struct endpoint *e, bool ok);
+void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r);
 /* Ends one connection (or attempt) counted on e by balancer_pick. */
 void balancer_release(struct balancer *b, struct endpoint *e);
 

@@ -13,6 +13,7 @@
  */
 #include "auto-config.h"
 
+#include "admin.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -168,6 +169,7 @@ static void reload(struct runtime *rt, const char *path)
 		rc = runtime_reload(rt, cfg);
 		config_unref(cfg);
 	}
+	runtime_note_reload(rt, rc == 0);
 	daemon_notify(
 		"READY=1\nSTATUS=running %zu prox%s; %s", runtime_proxies(rt),
 		runtime_proxies(rt) == 1 ? "y" : "ies",
@@ -206,9 +208,9 @@ static void drain(struct runtime *rt, const sigset_t *set)
 	}
 }
 
-/* Binds, drops privileges, starts the threads and announces readiness;
- * NULL (logged) on failure. */
-static struct runtime *start(struct config *cfg)
+/* Binds, drops privileges, starts the threads and the admin server, and
+ * announces readiness; NULL (logged) on failure. */
+static struct runtime *start(struct config *cfg, struct admin **admin)
 {
 	struct runtime *rt;
 	char err[512] = "";
@@ -225,8 +227,15 @@ static struct runtime *start(struct config *cfg)
 		runtime_free(rt);
 		return NULL;
 	}
+	*admin = admin_start(&cfg->admin, rt, err, sizeof(err));
+	if (!*admin) {
+		log_error("%s", err);
+		runtime_free(rt);
+		return NULL;
+	}
 	if (pidfile_write(err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		admin_stop(*admin);
 		runtime_free(rt);
 		return NULL;
 	}
@@ -241,6 +250,7 @@ static struct runtime *start(struct config *cfg)
 static int serve(const char *path, struct config *cfg)
 {
 	struct runtime *rt;
+	struct admin *admin = NULL;
 	sigset_t set;
 	int sig;
 
@@ -248,7 +258,7 @@ static int serve(const char *path, struct config *cfg)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	rt = start(cfg);
+	rt = start(cfg, &admin);
 	if (!rt)
 		return EXIT_RUNTIME;
 	for (;;) {
@@ -262,6 +272,7 @@ static int serve(const char *path, struct config *cfg)
 		}
 	}
 	drain(rt, &set);
+	admin_stop(admin);
 	runtime_free(rt);
 	log_info("stopped");
 	return 0;

@@ -41,6 +41,7 @@ struct proxy {
 	const struct cfg_proxy *pc;
 	struct tls_creds *client_tls;
 	unsigned admitted;
+	struct server_stats *servers; /* list; entries are never removed */
 
 	/* Main thread only. */
 	struct listener **ls;
@@ -48,6 +49,50 @@ struct proxy {
 	struct namerd *namerd; /* NULL with static endpoints */
 	struct proxy_stage stage;
 };
+
+const char *close_cause_name(enum close_cause c)
+{
+	static const char *const names[CLOSE_CAUSES] = {
+		"done",         "no_endpoints",   "not_resolved", "connect_failed", "client_tls",
+		"client_error", "endpoint_error", "idle_timeout", "lifetime",       "shutdown",
+	};
+	return c < CLOSE_CAUSES ? names[c] : "?";
+}
+
+/* The counters of listener address name, made on first use; p->lock held. */
+static struct server_stats *server_stats_locked(struct proxy *p, const char *name)
+{
+	struct server_stats **pp = &p->servers;
+
+	for (; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->name, name) == 0)
+			return *pp;
+	*pp = xcalloc(1, sizeof(**pp));
+	snprintf((*pp)->name, sizeof((*pp)->name), "%s", name);
+	return *pp;
+}
+
+static void add_server_stats(struct proxy *p, struct listener **ls, size_t n)
+{
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < n; i++)
+		(void)server_stats_locked(p, listener_name(ls[i]));
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proxy_for_each_server(struct proxy *p, void (*fn)(const struct server_stats *, void *),
+			   void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	for (const struct server_stats *ss = p->servers; ss; ss = ss->next)
+		fn(ss, arg);
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool proxy_ready(struct proxy *p)
+{
+	return balancer_resolved(p->bal);
+}
 
 static struct balancer_params accrual_params(const struct cfg_proxy *pc)
 {
@@ -199,6 +244,9 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 		return NULL;
 	}
 	p->nls = pc->servers.n;
+	add_server_stats(p, p->ls, p->nls);
+	histogram_init(&p->stats.connect_latency, metrics_latency_bounds, metrics_latency_nbounds);
+	histogram_init(&p->stats.duration, metrics_duration_bounds, metrics_duration_nbounds);
 	for (size_t i = 0; i < p->nls; i++)
 		listener_swap_tls(p->ls[i], server_tls[i]);
 	free(server_tls);
@@ -252,6 +300,11 @@ void proxy_unref(struct proxy *p)
 	proxy_abort_reload(p);
 	balancer_free(p->bal);
 	tls_creds_unref(p->client_tls);
+	while (p->servers) {
+		struct server_stats *next = p->servers->next;
+		free(p->servers);
+		p->servers = next;
+	}
 	config_unref(p->cfg);
 	pthread_cond_destroy(&p->admit_cond);
 	pthread_mutex_destroy(&p->lock);
@@ -319,6 +372,7 @@ void proxy_commit_reload(struct proxy *p, struct pool *pool)
 	old_client = p->client_tls;
 	p->client_tls = s->client_tls;
 	for (size_t i = 0; i < s->nls; i++) {
+		(void)server_stats_locked(p, listener_name(s->ls[i]));
 		listener_set_server(s->ls[i], &sc[i]);
 		/* The old credentials' reference comes back in the stage array. */
 		s->server_tls[i] = listener_swap_tls(s->ls[i], s->server_tls[i]);
@@ -403,8 +457,9 @@ void proxy_job_init(struct proxy *p, struct listener *l, struct relay_job *job)
 	job->sc = listener_server(l);
 	job->server_tls = tls_creds_ref(listener_tls(l));
 	job->client_tls = tls_creds_ref(p->client_tls);
+	job->ss = server_stats_locked(p, listener_name(l));
 	pthread_mutex_unlock(&p->lock);
 	job->proxy = proxy_ref(p);
-	atomic_fetch_add(&p->stats.accepts, 1);
-	atomic_fetch_add(&p->stats.active, 1);
+	atomic_fetch_add_explicit(&job->ss->accepts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&job->ss->active, 1, memory_order_relaxed);
 }

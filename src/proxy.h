@@ -18,20 +18,47 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct balancer;
 struct listener;
 struct pool;
 struct relay_job;
 
-struct proxy_stats {
+/* Why a connection ended: the cause label of linkerd_tcp_closes_total. */
+enum close_cause {
+	CLOSE_DONE,           /* both directions reached EOF */
+	CLOSE_NO_ENDPOINTS,   /* nothing to connect to (fail fast) */
+	CLOSE_NOT_RESOLVED,   /* namerd never answered within the wait */
+	CLOSE_CONNECT_FAILED, /* every attempt failed */
+	CLOSE_CLIENT_TLS,     /* the client's TLS handshake failed */
+	CLOSE_CLIENT_ERROR,   /* a read or write on the client failed */
+	CLOSE_ENDPOINT_ERROR, /* a read or write on the endpoint failed */
+	CLOSE_IDLE,           /* idle_timeout_secs */
+	CLOSE_LIFETIME,       /* connection_lifetime_secs */
+	CLOSE_SHUTDOWN,       /* cut at the end of the grace period */
+	CLOSE_CAUSES
+};
+const char *close_cause_name(enum close_cause c);
+
+/* Per listener address; entries live as long as the proxy (a listener
+ * closed by a reload keeps its counters if its address comes back). */
+struct server_stats {
+	struct server_stats *next;
+	char name[NETADDR_STRLEN];
 	atomic_uint_fast64_t accepts;
 	atomic_uint_fast64_t active;
-	atomic_uint_fast64_t no_endpoints; /* closed at once: nothing to connect to */
-	atomic_uint_fast64_t connect_failures;
-	atomic_uint_fast64_t tls_handshake_failures;
 	atomic_uint_fast64_t bytes_from_client;
 	atomic_uint_fast64_t bytes_to_client;
+	atomic_uint_fast64_t tls_handshake_failures; /* with clients */
+	atomic_uint_fast64_t closes[CLOSE_CAUSES];
+};
+
+struct proxy_stats {
+	atomic_uint_fast64_t connect_failures;      /* failed attempts, all endpoints */
+	atomic_uint_fast64_t endpoint_tls_failures; /* failed handshakes with endpoints */
+	struct histogram connect_latency;           /* accept -> endpoint ready */
+	struct histogram duration;                  /* accept -> close */
 };
 
 struct proxy;
@@ -58,7 +85,14 @@ void proxy_abort_reload(struct proxy *p);
 const char *proxy_label(const struct proxy *p);
 struct balancer *proxy_balancer(struct proxy *p);
 struct proxy_stats *proxy_stats(struct proxy *p);
-/* The proxy's namerd client, or NULL (static endpoints); main thread only. */
+/* Calls fn for each listener address's counters, under the proxy's lock. */
+void proxy_for_each_server(struct proxy *p, void (*fn)(const struct server_stats *, void *),
+			   void *arg);
+/* True when the proxy has endpoints to offer (static, or namerd answered). */
+bool proxy_ready(struct proxy *p);
+/* The proxy's namerd client, or NULL (static endpoints).  The pointer
+ * changes only on the main thread under the runtime's write lock: call it
+ * from the main thread or while holding the runtime's read lock. */
 struct namerd *proxy_namerd(struct proxy *p);
 
 /* Acceptor side: wait for room under max_connections (false once cancelled). */

@@ -67,8 +67,10 @@ struct conn {
 	char peer[NETADDR_STRLEN];
 	char endpoint_name[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
 	char reason[128];
-	struct flow up;   /* client -> endpoint */
-	struct flow down; /* endpoint -> client */
+	enum close_cause cause;
+	int64_t connected_us; /* 0 until an endpoint is ready */
+	struct flow up;       /* client -> endpoint */
+	struct flow down;     /* endpoint -> client */
 	int64_t last_io_ms;
 	bool holding_pipes;
 };
@@ -107,12 +109,13 @@ void relay_thread_state_free(void *state)
 	free(rt);
 }
 
-PRINTF(2, 3) static void set_reason(struct conn *c, const char *fmt, ...)
+PRINTF(3, 4) static void set_reason(struct conn *c, enum close_cause cause, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (c->reason[0])
 		return; /* the first cause is the one worth reporting */
+	c->cause = cause;
 	va_start(ap, fmt);
 	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
 	va_end(ap);
@@ -120,22 +123,47 @@ PRINTF(2, 3) static void set_reason(struct conn *c, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ connect */
 
-/* Connects to a within deadline_ms; the fd, or -1 with *err set. */
-static int connect_within(const struct netaddr *a, int64_t deadline_ms, char *err)
+static enum connect_result connect_result_of(int e)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		return CONNECT_REFUSED;
+	case ETIMEDOUT:
+		return CONNECT_TIMEOUT;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return CONNECT_UNREACHABLE;
+	case ECONNRESET:
+	case ECONNABORTED:
+		return CONNECT_RESET;
+	default:
+		return CONNECT_OTHER;
+	}
+}
+
+/* Connects to a within deadline_ms; the fd, or -1 with *err and *why set. */
+static int connect_within(const struct netaddr *a, int64_t deadline_ms, char *err,
+			  enum connect_result *why)
 {
 	struct pollfd pfd[2];
 	int fd = net_connect_start(a, err);
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
 
-	if (fd < 0)
+	*why = CONNECT_OTHER;
+	if (fd < 0) {
+		*why = connect_result_of(errno);
 		return -1;
+	}
 	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLOUT };
 	pfd[1] = (struct pollfd){ .fd = relay_stop_fd, .events = POLLIN };
 	for (;;) {
 		int64_t left = deadline_ms - now_ms();
 		if (left <= 0) {
 			snprintf(err, NET_ERRLEN, "timed out");
+			*why = CONNECT_TIMEOUT;
 			goto fail;
 		}
 		int n = poll(pfd, 2, (int)MIN(left, (int64_t)INT32_MAX));
@@ -156,32 +184,34 @@ static int connect_within(const struct netaddr *a, int64_t deadline_ms, char *er
 		soerr = errno;
 	if (soerr) {
 		snprintf(err, NET_ERRLEN, "%s", strerror(soerr));
+		*why = connect_result_of(soerr);
 		goto fail;
 	}
+	*why = CONNECT_OK;
 	return fd;
 fail:
 	close_fd(&fd);
 	return -1;
 }
 
-/* Connects, then (with client TLS) runs the handshake; 0, or -1 with err. */
-static int connect_endpoint(struct conn *c, struct endpoint *e, int64_t deadline, char *err)
+/* Connects, then (with client TLS) runs the handshake. */
+static enum connect_result connect_endpoint(struct conn *c, struct endpoint *e, int64_t deadline,
+					    char *err)
 {
 	struct tls_creds *creds = c->job->client_tls;
+	enum connect_result r;
 
-	c->endpoint.fd = connect_within(endpoint_addr(e), deadline, err);
-	if (c->endpoint.fd < 0)
-		return -1;
-	if (!creds)
-		return 0;
+	c->endpoint.fd = connect_within(endpoint_addr(e), deadline, err, &r);
+	if (c->endpoint.fd < 0 || !creds)
+		return r;
 	c->endpoint.tls = tls_conn_new(creds, c->endpoint.fd, err);
 	if (c->endpoint.tls && tls_handshake(c->endpoint.tls, deadline, relay_stop_fd, err) == 0)
-		return 0;
-	atomic_fetch_add(&proxy_stats(c->job->proxy)->tls_handshake_failures, 1);
+		return CONNECT_OK;
+	atomic_fetch_add(&proxy_stats(c->job->proxy)->endpoint_tls_failures, 1);
 	tls_conn_free(c->endpoint.tls);
 	c->endpoint.tls = NULL;
 	close_fd(&c->endpoint.fd);
-	return -1;
+	return CONNECT_TLS;
 }
 
 static int conn_connect(struct conn *c)
@@ -201,17 +231,20 @@ static int conn_connect(struct conn *c)
 
 		if (!e) {
 			if (i == 0) {
-				atomic_fetch_add(&st->no_endpoints, 1);
-				set_reason(c, "%s", why);
+				set_reason(c,
+					   strcmp(why, "not resolved") == 0 ? CLOSE_NOT_RESOLVED
+									    : CLOSE_NO_ENDPOINTS,
+					   "%s", why);
 			} else {
-				set_reason(c, "connect failed: %s", err);
+				set_reason(c, CLOSE_CONNECT_FAILED, "connect failed: %s", err);
 			}
 			return -1;
 		}
 		tried[i] = e;
-		int rc = connect_endpoint(c, e, deadline, err);
-		balancer_report(c->bal, e, rc == 0);
-		if (rc == 0) {
+		enum connect_result r = connect_endpoint(c, e, deadline, err);
+		balancer_report(c->bal, e, r);
+		if (r == CONNECT_OK) {
+			c->connected_us = now_us();
 			c->ep = e;
 			snprintf(c->endpoint_name, sizeof(c->endpoint_name), "%s",
 				 endpoint_name(e));
@@ -224,7 +257,7 @@ static int conn_connect(struct conn *c)
 		if (now_ms() >= overall)
 			break;
 	}
-	set_reason(c, "connect failed: %s", err);
+	set_reason(c, CLOSE_CONNECT_FAILED, "connect failed: %s", err);
 	return -1;
 }
 
@@ -241,8 +274,8 @@ static int accept_tls(struct conn *c)
 			  tls_alpn(c->client.tls), tls_peer(c->client.tls));
 		return 0;
 	}
-	atomic_fetch_add(&proxy_stats(c->job->proxy)->tls_handshake_failures, 1);
-	set_reason(c, "client TLS handshake failed: %s", err);
+	atomic_fetch_add(&c->job->ss->tls_handshake_failures, 1);
+	set_reason(c, CLOSE_CLIENT_TLS, "client TLS handshake failed: %s", err);
 	return -1;
 }
 
@@ -265,6 +298,11 @@ static bool flow_pending(const struct flow *f)
 static bool io_would_block(void)
 {
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+static enum close_cause side_cause(const struct side *s)
+{
+	return s->name[0] == 'c' ? CLOSE_CLIENT_ERROR : CLOSE_ENDPOINT_ERROR;
 }
 
 static const char *side_error(const struct side *s)
@@ -299,7 +337,8 @@ static int flow_write(struct conn *c, struct flow *f)
 		to->want_write = to->tls ? tls_wants(to->tls) : POLLOUT;
 		return 0;
 	}
-	set_reason(c, "%s write error: %s", to->name, n < 0 ? side_error(to) : "closed");
+	set_reason(c, side_cause(to), "%s write error: %s", to->name,
+		   n < 0 ? side_error(to) : "closed");
 	return -1;
 }
 
@@ -333,7 +372,7 @@ static int flow_read(struct conn *c, struct flow *f)
 		from->want_read = from->tls ? tls_wants(from->tls) : POLLIN;
 		return 0;
 	}
-	set_reason(c, "%s read error: %s", from->name, side_error(from));
+	set_reason(c, side_cause(from), "%s read error: %s", from->name, side_error(from));
 	return -1;
 }
 
@@ -351,7 +390,7 @@ static int flow_shutdown(struct conn *c, struct flow *f)
 		to->want_write = tls_wants(to->tls);
 		return 0;
 	}
-	set_reason(c, "%s shutdown: %s", to->name, side_error(to));
+	set_reason(c, side_cause(to), "%s shutdown: %s", to->name, side_error(to));
 	return -1;
 }
 
@@ -414,7 +453,7 @@ static int copy_timeout(struct conn *c, int64_t now)
 	if (sc->idle_timeout_secs > 0) {
 		int64_t t = c->last_io_ms + sc->idle_timeout_secs * 1000;
 		if (t <= now) {
-			set_reason(c, "idle timeout");
+			set_reason(c, CLOSE_IDLE, "idle timeout");
 			return -2;
 		}
 		due = MIN(due, t);
@@ -422,7 +461,7 @@ static int copy_timeout(struct conn *c, int64_t now)
 	if (sc->connection_lifetime_secs > 0) {
 		int64_t t = c->job->accept_us / 1000 + sc->connection_lifetime_secs * 1000;
 		if (t <= now) {
-			set_reason(c, "lifetime expired");
+			set_reason(c, CLOSE_LIFETIME, "lifetime expired");
 			return -2;
 		}
 		due = MIN(due, t);
@@ -463,11 +502,11 @@ static void conn_copy(struct conn *c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			set_reason(c, "poll: %s", strerror(errno));
+			set_reason(c, CLOSE_CLIENT_ERROR, "poll: %s", strerror(errno));
 			return;
 		}
 		if (pfd[2].revents) {
-			set_reason(c, "shutdown");
+			set_reason(c, CLOSE_SHUTDOWN, "shutdown");
 			return;
 		}
 		if (n == 0 && !flow_ready(&c->up) && !flow_ready(&c->down))
@@ -477,7 +516,7 @@ static void conn_copy(struct conn *c)
 		    flow_step(c, &c->down, pfd[1].revents, pfd[0].revents) < 0)
 			return;
 	}
-	set_reason(c, "done");
+	set_reason(c, CLOSE_DONE, "done");
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -525,7 +564,9 @@ static void conn_close(struct conn *c)
 {
 	struct relay_job *job = c->job;
 	struct proxy_stats *st = proxy_stats(job->proxy);
-	double secs = (double)(now_us() - job->accept_us) / 1e6;
+	struct server_stats *ss = job->ss;
+	int64_t end = now_us();
+	double secs = (double)(end - job->accept_us) / 1e6;
 	char tls[320];
 
 	tls_summary(c, tls, sizeof(tls));
@@ -539,9 +580,14 @@ static void conn_close(struct conn *c)
 	side_close(&c->endpoint);
 	if (c->ep)
 		balancer_release(c->bal, c->ep);
-	atomic_fetch_add(&st->bytes_from_client, c->up.bytes);
-	atomic_fetch_add(&st->bytes_to_client, c->down.bytes);
-	atomic_fetch_sub(&st->active, 1);
+	atomic_fetch_add_explicit(&ss->bytes_from_client, c->up.bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ss->bytes_to_client, c->down.bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ss->closes[c->cause], 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&ss->active, 1, memory_order_relaxed);
+	if (c->connected_us)
+		histogram_observe(&st->connect_latency,
+				  (double)(c->connected_us - job->accept_us) / 1e6);
+	histogram_observe(&st->duration, secs);
 	log_info("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
 		 "duration=%.3fs%s reason=%s",
 		 (unsigned long long)c->id, c->peer, job->server, proxy_label(job->proxy),

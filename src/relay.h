@@ -19,6 +19,7 @@ struct config;
 struct cfg_proxy;
 struct cfg_server;
 struct proxy;
+struct server_stats;
 struct tls_creds;
 
 struct relay_job {
@@ -32,6 +33,7 @@ struct relay_job {
 	char server[NETADDR_STRLEN];  /* the listener's bound address */
 	struct tls_creds *server_tls; /* reference, or NULL: plaintext from the client */
 	struct tls_creds *client_tls; /* reference, or NULL: plaintext to endpoints */
+	struct server_stats *ss;      /* the listener's counters; live as long as the proxy */
 };
 
 /* Called once at startup: buffer size and splice pipe budget. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 /* Descriptors kept free for logging, config reloads and the admin side. */
 #define FD_RESERVE 64
@@ -19,8 +20,19 @@
 struct runtime {
 	struct config *cfg;
 	struct pool *pool;
+	/* The proxy list (and each proxy's namerd pointer) changes only on the
+	 * main thread with `lock` held for writing; the admin side reads under
+	 * the read lock. */
+	pthread_rwlock_t lock;
 	struct proxy **proxies;
 	size_t n;
+	double start_time; /* seconds since the epoch */
+
+	pthread_mutex_t reload_lock; /* guards the reload record below */
+	pthread_cond_t reload_cond;
+	uint64_t reload_gen;
+	bool last_reload_ok;
+	uint64_t reloads_ok, reloads_failed;
 };
 
 /* Raises the soft open-file limit toward what relay_threads can use (two
@@ -89,8 +101,18 @@ static struct proxy *find_proxy(struct proxy **v, size_t n, const char *label)
 struct runtime *runtime_bind(struct config *cfg)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
+	pthread_condattr_t ca;
+	struct timespec ts;
 	char err[512];
 
+	pthread_rwlock_init(&rt->lock, NULL);
+	pthread_mutex_init(&rt->reload_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->reload_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rt->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	rt->cfg = config_ref(cfg);
 	relay_init((size_t)cfg->buffer_size, pipe_budget((unsigned)cfg->relay_threads));
 	rt->proxies = xcalloc(cfg->proxies.n, sizeof(*rt->proxies));
@@ -165,6 +187,7 @@ int runtime_reload(struct runtime *rt, struct config *cfg)
 	}
 	/* Commit: nothing below can fail. */
 	config_changed_static(rt->cfg, cfg, report_static, NULL);
+	pthread_rwlock_wrlock(&rt->lock);
 	for (size_t i = 0; i < cfg->proxies.n; i++) {
 		if (find_proxy(rt->proxies, rt->n, pc[i].label))
 			proxy_commit_reload(next[i], rt->pool);
@@ -181,6 +204,7 @@ int runtime_reload(struct runtime *rt, struct config *cfg)
 	rt->n = cfg->proxies.n;
 	config_unref(rt->cfg);
 	rt->cfg = config_ref(cfg);
+	pthread_rwlock_unlock(&rt->lock);
 	log_info("reload: configuration applied (%zu proxies, %zu new)", rt->n, fresh);
 	return 0;
 fail:
@@ -197,8 +221,82 @@ fail:
 
 void runtime_stop_accepting(struct runtime *rt)
 {
+	pthread_rwlock_wrlock(&rt->lock);
 	for (size_t i = 0; i < rt->n; i++)
 		proxy_stop(rt->proxies[i]);
+	pthread_rwlock_unlock(&rt->lock);
+}
+
+void runtime_for_each_proxy(struct runtime *rt, void (*fn)(struct proxy *, void *), void *arg)
+{
+	pthread_rwlock_rdlock(&rt->lock);
+	for (size_t i = 0; i < rt->n; i++)
+		fn(rt->proxies[i], arg);
+	pthread_rwlock_unlock(&rt->lock);
+}
+
+bool runtime_ready(struct runtime *rt)
+{
+	bool ready = true;
+
+	pthread_rwlock_rdlock(&rt->lock);
+	for (size_t i = 0; i < rt->n && ready; i++)
+		ready = proxy_ready(rt->proxies[i]);
+	pthread_rwlock_unlock(&rt->lock);
+	return ready;
+}
+
+unsigned runtime_pool_size(struct runtime *rt)
+{
+	return rt->pool ? pool_size(rt->pool) : 0;
+}
+
+double runtime_start_time(const struct runtime *rt)
+{
+	return rt->start_time;
+}
+
+void runtime_note_reload(struct runtime *rt, bool ok)
+{
+	pthread_mutex_lock(&rt->reload_lock);
+	rt->reload_gen++;
+	rt->last_reload_ok = ok;
+	if (ok)
+		rt->reloads_ok++;
+	else
+		rt->reloads_failed++;
+	pthread_cond_broadcast(&rt->reload_cond);
+	pthread_mutex_unlock(&rt->reload_lock);
+}
+
+uint64_t runtime_reload_generation(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->reload_lock);
+	uint64_t g = rt->reload_gen;
+	pthread_mutex_unlock(&rt->reload_lock);
+	return g;
+}
+
+bool runtime_wait_reload(struct runtime *rt, uint64_t gen, int64_t deadline_ms, bool *ok)
+{
+	bool done;
+
+	pthread_mutex_lock(&rt->reload_lock);
+	while (rt->reload_gen == gen &&
+	       cond_wait_until(&rt->reload_cond, &rt->reload_lock, deadline_ms))
+		;
+	done = rt->reload_gen != gen;
+	*ok = rt->last_reload_ok;
+	pthread_mutex_unlock(&rt->reload_lock);
+	return done;
+}
+
+uint64_t runtime_reloads(struct runtime *rt, bool ok)
+{
+	pthread_mutex_lock(&rt->reload_lock);
+	uint64_t n = ok ? rt->reloads_ok : rt->reloads_failed;
+	pthread_mutex_unlock(&rt->reload_lock);
+	return n;
 }
 
 unsigned runtime_active(struct runtime *rt)
@@ -233,5 +331,8 @@ void runtime_free(struct runtime *rt)
 	free(rt->proxies);
 	config_unref(rt->cfg);
 	relay_shutdown();
+	pthread_cond_destroy(&rt->reload_cond);
+	pthread_mutex_destroy(&rt->reload_lock);
+	pthread_rwlock_destroy(&rt->lock);
 	free(rt);
 }

@@ -1,6 +1,7 @@
 /*
  * runtime: everything that runs for one configuration: the relay pool and
- * the proxies.  Only the main thread calls these functions.
+ * the proxies.  Only the main thread calls these functions, but for the
+ * admin-side readers grouped at the end.
  *
  * Startup binds every listener before anything accepts.  Reload prepares
  * the new configuration completely (binds new listeners, resolves
@@ -11,6 +12,7 @@
 #ifndef LTCP_RUNTIME_H
 #define LTCP_RUNTIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +42,21 @@ unsigned runtime_wait_idle(struct runtime *rt, int64_t deadline_ms);
 /* Ends every open connection at once. */
 void runtime_abort_connections(struct runtime *rt);
 const struct config *runtime_config(const struct runtime *rt);
+
+/* For the admin side (any thread): */
+struct proxy;
+/* Calls fn for every running proxy, holding the runtime's read lock. */
+void runtime_for_each_proxy(struct runtime *rt, void (*fn)(struct proxy *, void *), void *arg);
+/* True when every proxy has an endpoint set. */
+bool runtime_ready(struct runtime *rt);
+unsigned runtime_pool_size(struct runtime *rt);
+double runtime_start_time(const struct runtime *rt);
+/* The main thread records each reload's outcome (SIGHUP or admin). */
+void runtime_note_reload(struct runtime *rt, bool ok);
+uint64_t runtime_reload_generation(struct runtime *rt);
+/* Waits until a reload after generation gen is recorded; false on timeout. */
+bool runtime_wait_reload(struct runtime *rt, uint64_t gen, int64_t deadline_ms, bool *ok);
+uint64_t runtime_reloads(struct runtime *rt, bool ok);
 void runtime_free(struct runtime *rt);
 
 #endif

@@ -358,7 +358,21 @@ class Daemon:
         self.rc = None
         _daemons.append(self)
 
+    @staticmethod
+    def with_admin_port(text):
+        """Tests run many daemons at once: unless the config names an admin
+        address, the admin server takes an ephemeral port, not 9989."""
+        if text.lstrip().startswith("{"):
+            return text
+        m = re.search(r"^admin:[ \t]*\n((?:[ \t]+.*\n)*)", text, re.M)
+        if not m:
+            return text.rstrip("\n") + "\nadmin:\n  addr: 127.0.0.1:0\n"
+        if re.search(r"^[ \t]+addr:", m.group(1), re.M):
+            return text
+        return text[:m.start(1)] + "  addr: 127.0.0.1:0\n" + text[m.start(1):]
+
     def write_config(self, text):
+        text = self.with_admin_port(text)
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
@@ -390,6 +404,10 @@ class Daemon:
         for addr, label in re.findall(r"listening on (\S+) for (\S+)", self.log()):
             out.setdefault(label, []).append(int(addr.rsplit(":", 1)[1]))
         return out
+
+    def admin_url(self):
+        m = re.search(r"admin listening on (http://\S+)", self.log())
+        return m.group(1) if m else None
 
     def port(self, label="proxy0", index=0):
         return self.listening()[label][index]

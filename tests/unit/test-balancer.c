@@ -129,7 +129,7 @@ static void test_ejection_and_fail_open(void)
 		bad = pick(b);
 	}
 	for (int i = 0; i < 3; i++)
-		balancer_report(b, bad, false);
+		balancer_report(b, bad, CONNECT_REFUSED);
 	balancer_release(b, bad);
 	for (int i = 0; i < 10; i++) {
 		struct endpoint *e = pick(b);
@@ -142,10 +142,14 @@ static void test_ejection_and_fail_open(void)
 	size_t n = balancer_snapshot(b, v, 2);
 	ok(n == 2 && (v[0].state == EP_EJECTED || v[1].state == EP_EJECTED),
 	   "the snapshot shows the ejected state");
+	struct endpoint_view *ej = v[0].state == EP_EJECTED ? &v[0] : &v[1];
+	ok(ej->failures[CONNECT_REFUSED] == 3 && ej->connects == 3,
+	   "failures are counted by cause (%llu refused of %llu)",
+	   (unsigned long long)ej->failures[CONNECT_REFUSED], (unsigned long long)ej->connects);
 
 	struct endpoint *other = pick(b);
 	for (int i = 0; i < 3; i++)
-		balancer_report(b, other, false);
+		balancer_report(b, other, CONNECT_TIMEOUT);
 	balancer_release(b, other);
 	struct endpoint *open = pick(b);
 	ok(open != NULL, "all ejected: the balancer fails open");
