@@ -278,6 +278,7 @@ static const struct cfg_key server_keys[] = {
 	INT(struct cfg_server, connection_lifetime_secs, "0", 0, SECS_MAX),
 	KEY(struct cfg_server, proxy_protocol, T_ENUM, .def = "none",
 	    .enums = proxy_protocol_names),
+	KEY(struct cfg_server, accept_proxy_protocol, T_BOOL, .def = "false"),
 	{ 0 },
 };
 static const struct cfg_section server_sec = { "server", server_keys, sizeof(struct cfg_server),

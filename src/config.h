@@ -75,6 +75,7 @@ struct cfg_server {
 	int64_t idle_timeout_secs;        /* 0: none */
 	int64_t connection_lifetime_secs; /* 0: none */
 	int proxy_protocol;               /* enum proxy_protocol */
+	bool accept_proxy_protocol;       /* a PROXY header precedes each client's bytes */
 };
 
 enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "pipes.h"
 #include "proxy.h"
+#include "proxyproto.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -65,6 +66,7 @@ struct conn {
 	struct side client, endpoint;
 	bool splice;
 	char peer[NETADDR_STRLEN];
+	struct netaddr src, dst; /* the client and the address it reached (PROXY aware) */
 	char endpoint_name[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
 	char reason[128];
 	enum close_cause cause;
@@ -122,6 +124,11 @@ PRINTF(3, 4) static void set_reason(struct conn *c, enum close_cause cause, cons
 }
 
 /* ------------------------------------------------------------------ connect */
+
+static bool io_would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
 
 static enum connect_result connect_result_of(int e)
 {
@@ -194,6 +201,53 @@ fail:
 	return -1;
 }
 
+/* Waits until fd is ready for events or deadline_ms passes; false on timeout,
+ * error or shutdown. */
+static bool wait_fd(int fd, short events, int64_t deadline_ms)
+{
+	for (;;) {
+		int64_t left = deadline_ms - now_ms();
+		struct pollfd pfd[2] = { { .fd = fd, .events = events },
+					 { .fd = relay_stop_fd, .events = POLLIN } };
+		if (left <= 0)
+			return false;
+		int n = poll(pfd, 2, (int)MIN(left, (int64_t)INT32_MAX));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || pfd[1].revents)
+			return false;
+		return true;
+	}
+}
+
+/* Sends the PROXY header for this connection's client to the endpoint. */
+static int send_proxy_header(struct conn *c, int version, int64_t deadline, char *err)
+{
+	uint8_t hdr[PROXYPROTO_MAX];
+	size_t len = proxyproto_build(version, &c->src, &c->dst, hdr, sizeof(hdr)), off = 0;
+
+	if (len == 0) { /* no TCP client address to tell: the "unknown" forms */
+		static const uint8_t v2_local[16] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+						      0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+						      0x20, 0x00, 0x00, 0x00 };
+		len = version == 1 ? strlen("PROXY UNKNOWN\r\n") : sizeof(v2_local);
+		memcpy(hdr, version == 1 ? (const uint8_t *)"PROXY UNKNOWN\r\n" : v2_local, len);
+	}
+	while (off < len) {
+		ssize_t n = send(c->endpoint.fd, hdr + off, len - off, MSG_NOSIGNAL);
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && io_would_block() && wait_fd(c->endpoint.fd, POLLOUT, deadline))
+			continue;
+		else {
+			snprintf(err, TLS_ERRLEN, "PROXY header: %s",
+				 n < 0 ? strerror(errno) : "?");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Connects, then (with client TLS) runs the handshake. */
 static enum connect_result connect_endpoint(struct conn *c, struct endpoint *e, int64_t deadline,
 					    char *err)
@@ -202,7 +256,14 @@ static enum connect_result connect_endpoint(struct conn *c, struct endpoint *e, 
 	enum connect_result r;
 
 	c->endpoint.fd = connect_within(endpoint_addr(e), deadline, err, &r);
-	if (c->endpoint.fd < 0 || !creds)
+	if (c->endpoint.fd < 0)
+		return r;
+	if (c->job->sc->proxy_protocol != PROXY_PROTOCOL_NONE &&
+	    send_proxy_header(c, c->job->sc->proxy_protocol, deadline, err) < 0) {
+		close_fd(&c->endpoint.fd);
+		return CONNECT_RESET;
+	}
+	if (!creds)
 		return r;
 	c->endpoint.tls = tls_conn_new(creds, c->endpoint.fd, err);
 	if (c->endpoint.tls && tls_handshake(c->endpoint.tls, deadline, relay_stop_fd, err) == 0)
@@ -261,6 +322,46 @@ static int conn_connect(struct conn *c)
 	return -1;
 }
 
+/* Reads the PROXY header a load balancer in front sends, exactly: peeks
+ * until a whole header is there, then consumes just that. */
+static int accept_proxy_header(struct conn *c)
+{
+	int64_t deadline = c->job->accept_us / 1000 + c->job->sc->connect_timeout_ms;
+	uint8_t buf[PROXYPROTO_MAX];
+	struct proxyproto_info info;
+	const char *why = "";
+
+	for (;;) {
+		ssize_t n = recv(c->client.fd, buf, sizeof(buf), MSG_PEEK);
+		int len = n > 0 ? proxyproto_parse(buf, (size_t)n, &info, &why) : 0;
+		if (len < 0) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "bad PROXY header: %s", why);
+			return -1;
+		}
+		if (len > 0) {
+			if (recv(c->client.fd, buf, (size_t)len, 0) != len) {
+				set_reason(c, CLOSE_CLIENT_ERROR, "PROXY header: short read");
+				return -1;
+			}
+			break;
+		}
+		if (n == 0 || (n < 0 && !io_would_block())) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "client left before its PROXY header");
+			return -1;
+		}
+		if ((size_t)n == sizeof(buf) || !wait_fd(c->client.fd, POLLIN, deadline)) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "no complete PROXY header in time");
+			return -1;
+		}
+	}
+	if (!info.local) {
+		c->src = info.src;
+		c->dst = info.dst;
+		netaddr_format(&c->src, c->peer, sizeof(c->peer));
+	}
+	return 0;
+}
+
 /* The client's TLS handshake, bounded by the server's connect timeout. */
 static int accept_tls(struct conn *c)
 {
@@ -293,11 +394,6 @@ static void flow_init(struct flow *f, struct side *from, struct side *to, char *
 static bool flow_pending(const struct flow *f)
 {
 	return f->inpipe > 0 || f->off < f->len;
-}
-
-static bool io_would_block(void)
-{
-	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
 static enum close_cause side_cause(const struct side *s)
@@ -613,11 +709,16 @@ void relay_run(void *arg, void **state)
 	};
 
 	netaddr_format(&job->peer, c.peer, sizeof(c.peer));
+	c.src = job->peer;
+	if (netaddr_local(c.client.fd, &c.dst) < 0)
+		memset(&c.dst, 0, sizeof(c.dst));
 	flow_init(&c.up, &c.client, &c.endpoint, NULL);
 	flow_init(&c.down, &c.endpoint, &c.client, NULL);
 	net_tune(c.client.fd);
 	log_debug("conn %llu accepted from %s on %s", (unsigned long long)c.id, c.peer,
 		  job->server);
+	if (job->sc->accept_proxy_protocol && accept_proxy_header(&c) < 0)
+		goto out;
 	if (job->server_tls && accept_tls(&c) < 0)
 		goto out;
 	if (conn_connect(&c) < 0)
