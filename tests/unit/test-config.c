@@ -259,19 +259,33 @@ static void test_static_changes(void)
  * path) and in the sample configuration (as "name:", commented or not). */
 static void test_keys_documented(void)
 {
-	char *doc = NULL, *sample = NULL, *keys = NULL;
+	char *doc = NULL, *sample = NULL, *keys = NULL, *man = NULL, *all = NULL;
 	size_t keylen = 0;
 	FILE *mem = open_memstream(&keys, &keylen);
 	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
 	char *samplepath = xasprintf("%s/examples/linkerd-tcp.yml", srcdir());
-	unsigned n = 0, missing = 0;
+	char *manpath = xasprintf("%s/doc/linkerd-tcp.yml.5", srcdir());
+	unsigned n = 0, missing = 0, unknown = 0;
 
 	config_dump_keys(mem);
 	fclose(mem);
 	doc = read_file(docpath, 1 << 20, NULL);
 	sample = read_file(samplepath, 1 << 20, NULL);
-	if (!ok(doc && sample, "read the configuration reference and the sample"))
+	man = read_file(manpath, 1 << 20, NULL);
+	if (!ok(doc && sample && man,
+		"read the configuration reference, the man page and the sample"))
 		goto out;
+	/* The man page documents each key as ".TP\n.B key\n": none of them stale. */
+	all = xasprintf("\n%s", keys);
+	for (const char *m = strstr(man, "\n.TP\n.B "); m; m = strstr(m + 1, "\n.TP\n.B ")) {
+		char *key = xasprintf("\n%.*s\n", (int)strcspn(m + 8, "\n"), m + 8);
+		if (!strstr(all, key)) {
+			diag("doc/linkerd-tcp.yml.5 documents %.*s, which is not a key",
+			     (int)strlen(key) - 2, key + 1);
+			unknown++;
+		}
+		free(key);
+	}
 	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
 		char *quoted = xasprintf("`%s`", k);
 		const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
@@ -280,6 +294,12 @@ static void test_keys_documented(void)
 			diag("%s is not in doc/configuration.md", quoted);
 			missing++;
 		}
+		char *man_entry = xasprintf("\n.B %s\n", k);
+		if (!strstr(man, man_entry)) {
+			diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
+			missing++;
+		}
+		free(man_entry);
 		entry[0] = ' '; /* nested keys follow indentation or "# " */
 		bool in_sample = strstr(sample, entry);
 		entry[0] = '\n';
@@ -290,8 +310,13 @@ static void test_keys_documented(void)
 		free(quoted);
 		free(entry);
 	}
-	ok(n > 40 && missing == 0, "all %u configuration keys are documented and in the sample", n);
+	ok(n > 40 && missing == 0,
+	   "all %u configuration keys are documented, in linkerd-tcp.yml(5) and in the sample", n);
+	ok(unknown == 0, "linkerd-tcp.yml(5) documents no key that does not exist");
 out:
+	free(man);
+	free(all);
+	free(manpath);
 	free(doc);
 	free(sample);
 	free(keys);

@@ -1,0 +1,363 @@
+"""Running as a system daemon: -d detaches (new session, cwd /, stdio on
+/dev/null, log to syslog) and returns the startup status; -p writes, locks
+and removes the pidfile, refuses a second instance and takes over a stale
+pidfile; sd_notify READY/RELOADING/STOPPING; the user/group privilege drop
+after binding; the open-file limit raised at startup."""
+
+import atexit
+import grp
+import os
+import pwd
+import resource
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from ltcptest import *
+
+t = Tap()
+tmp = tempfile.mkdtemp(prefix="ltcp-daemon-")
+ENV = dict(os.environ, LINKERD_TCP_LOG="info")
+ROOT = os.geteuid() == 0
+
+
+def config(port, backend, top="relay_threads: 8\nadmin:\n  addr: 127.0.0.1:0\n"):
+    return static_config(["127.0.0.1:%d" % port], [backend.addr], top=top)
+
+
+def write(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def proc_state(pid):
+    """The state letter of pid ('Z' for a zombie), or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def alive(pid):
+    return proc_state(pid) not in (None, "Z", "X")
+
+
+def stat_fields(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def start_detached(cfg_path, pidfile, cwd=None, env=None):
+    p = subprocess.run([BIN, "-d", "-p", pidfile, cfg_path], capture_output=True, timeout=30,
+                       cwd=cwd, env=env or ENV, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def stop_pid(pid, timeout=15):
+    if pid and alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    return wait_until(lambda: not alive(pid), timeout)
+
+
+def through(port, timeout=5):
+    """The backend name an IdBackend sends first, read through the proxy."""
+    try:
+        s = connect(port, timeout)
+    except OSError:
+        return b""
+    line = read_line(s, timeout)
+    s.close()
+    return line.strip()
+
+
+pids = []
+atexit.register(lambda: [stop_pid(p) for p in pids])
+
+# ------------------------------------------------------------------ syslog sink
+# Without a syslog daemon nothing listens on /dev/log; as root this test
+# listens there itself for as long as it runs, to read what the daemon logs.
+syslog_sock = None
+syslog_note = None
+if os.path.exists("/dev/log"):
+    syslog_note = "a syslog daemon owns /dev/log; its log is not read here"
+elif not ROOT:
+    syslog_note = "/dev/log is missing and only root may create it"
+else:
+    try:
+        syslog_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        syslog_sock.bind("/dev/log")
+        syslog_sock.settimeout(0.2)
+
+        def _rm_devlog():
+            syslog_sock.close()
+            if os.path.exists("/dev/log"):
+                os.unlink("/dev/log")
+
+        # Also when the script dies halfway: /dev/log must not outlive it.
+        atexit.register(_rm_devlog)
+    except OSError as e:
+        syslog_note = "cannot listen on /dev/log: %s" % e
+        syslog_sock = None
+syslog_lines = []
+
+
+def syslog_read(until=None, timeout=5.0):
+    """Collects datagrams from /dev/log; returns all once `until` is in one."""
+    end = time.monotonic() + timeout
+    while syslog_sock and time.monotonic() < end:
+        if until and any(until in l for l in syslog_lines):
+            break
+        try:
+            syslog_lines.append(syslog_sock.recv(65536).decode(errors="replace"))
+        except socket.timeout:
+            pass
+    return syslog_lines
+
+
+# ------------------------------------------------------------------ -d and -p
+a = IdBackend("backend-a")
+b = IdBackend("backend-b")
+t.cleanup(a.close)
+t.cleanup(b.close)
+port = free_port()
+cfgdir = os.path.join(tmp, "conf")
+os.makedirs(cfgdir)
+write(os.path.join(cfgdir, "lt.yml"), config(port, a))
+pidfile = os.path.join(tmp, "run", "linkerd-tcp.pid")
+os.makedirs(os.path.dirname(pidfile))
+
+# Started from the temporary directory with a relative configuration path:
+# the daemon runs in /, so reloads must still find the file.
+rc, out, err = start_detached("conf/lt.yml", pidfile, cwd=tmp)
+t.ok(rc == 0, "-d returns 0 once the daemon has started")
+t.ok(out == "" and err == "", "-d writes nothing to stdout or stderr after a clean start")
+if err:
+    t.diag(err)
+pid = read_pid(pidfile)
+if pid:
+    pids.append(pid)
+t.ok(pid > 0 and alive(pid), "-p writes the daemon's pid to the pidfile")
+if pid and alive(pid):
+    f = stat_fields(pid)
+    ppid, pgrp, sid = int(f[1]), int(f[2]), int(f[3])
+    t.ok(ppid != os.getpid() and sid != os.getsid(0), "the daemon is detached: another parent, a new session")
+    t.ok(sid != pid, "the daemon does not lead its session (it can never get a terminal again)")
+    t.ok(os.readlink("/proc/%d/cwd" % pid) == "/", "the daemon runs in /")
+    t.ok(all(os.readlink("/proc/%d/fd/%d" % (pid, fd)) == "/dev/null" for fd in (0, 1, 2)),
+         "the daemon's stdin, stdout and stderr are /dev/null")
+    fds = os.listdir("/proc/%d/fd" % pid)
+    t.ok(not any(os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:") for fd in fds),
+         "the daemon holds no pipe inherited from whoever started it")
+else:
+    t.ok(False, "the daemon is running")
+t.eq(through(port), b"backend-a", "the detached daemon proxies connections")
+
+if syslog_sock:
+    lines = syslog_read(until="running (pid %d)" % pid)
+    t.ok(any("linkerd-tcp[%d]: linkerd-tcp " % pid in l and "running (pid %d)" % pid in l for l in lines),
+         "the detached daemon logs to syslog")
+    t.ok(any("listening on 127.0.0.1:%d" % port in l for l in lines), "startup lines go to syslog too")
+else:
+    t.ok(True, "the detached daemon logs to syslog # SKIP %s" % syslog_note)
+
+# A second instance with the same pidfile refuses, detached or not.
+rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), pidfile)
+t.ok(rc == 1 and "already running as pid %d" % pid in err, "a second -d instance with the same pidfile exits 1")
+if rc != 1:
+    t.diag(err)
+p = subprocess.run([BIN, "-p", pidfile, os.path.join(cfgdir, "lt.yml")], capture_output=True, timeout=30,
+                   env=ENV, stdin=subprocess.DEVNULL)
+t.ok(p.returncode == 1 and b"already running" in p.stderr, "a foreground instance with the same pidfile exits 1")
+t.eq(read_pid(pidfile), pid, "the refused instances leave the pidfile alone")
+
+# SIGHUP reloads the relative configuration path from /.
+write(os.path.join(cfgdir, "lt.yml"), config(port, b))
+os.kill(pid, signal.SIGHUP)
+t.ok(wait_until(lambda: through(port, 2) == b"backend-b", 10), "SIGHUP reloads the configuration in daemon mode")
+if syslog_sock:
+    t.ok(any("reload: configuration applied" in l for l in syslog_read(until="reload: configuration applied")),
+         "the reload is logged to syslog")
+
+# SIGTERM: the daemon stops and removes its pidfile.
+os.kill(pid, signal.SIGTERM)
+t.ok(wait_until(lambda: not alive(pid), 15), "SIGTERM stops the detached daemon")
+t.ok(wait_until(lambda: not os.path.exists(pidfile), 5), "the pidfile is removed at exit")
+
+# A stale pidfile (its process is gone, nothing holds its lock) is taken over.
+dead = subprocess.Popen(["true"])
+dead.wait()
+write(pidfile, "%d\n" % dead.pid)
+rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), pidfile)
+pid2 = read_pid(pidfile)
+if pid2:
+    pids.append(pid2)
+t.ok(rc == 0 and pid2 not in (0, dead.pid) and alive(pid2), "a stale pidfile is replaced")
+t.ok(stop_pid(pid2) and wait_until(lambda: not os.path.exists(pidfile), 5), "and removed again at exit")
+
+# A startup failure after detaching: exit 1, the reason on stderr, no pidfile.
+busy = socket.socket()
+busy.bind(("127.0.0.1", 0))
+busy.listen(1)
+bport = busy.getsockname()[1]
+write(os.path.join(tmp, "busy.yml"), config(bport, a))
+rc, out, err = start_detached(os.path.join(tmp, "busy.yml"), pidfile)
+t.ok(rc == 1 and "Address already in use" in err, "-d with a listen address in use: exit 1 with the reason on stderr")
+t.ok(not os.path.exists(pidfile), "a failed start leaves no pidfile")
+busy.close()
+
+rc, out, err = run_cli("-d", "-p", os.path.join(tmp, "nodir", "x.pid"), os.path.join(tmp, "busy.yml"))
+t.ok(rc == 1 and "cannot open the pidfile" in err, "an unwritable pidfile location: exit 1 with the reason")
+rc, out, err = run_cli("-p")
+t.ok(rc == 2, "-p without a path is a usage error")
+
+# ------------------------------------------------------------------ sd_notify
+rc, out, err = run_cli("-V")
+if "systemd notification: yes" not in out:
+    t.ok(True, "sd_notify READY/RELOADING/STOPPING # SKIP built without libsystemd")
+else:
+    npath = os.path.join(tmp, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(npath)
+    ns.settimeout(0.2)
+    msgs = []
+
+    def notes(until, timeout=10.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not any(until in m for m in msgs):
+            try:
+                msgs.append(ns.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return [m for m in msgs if until in m]
+
+    nport = free_port()
+    d = Daemon(config(nport, a), env={"NOTIFY_SOCKET": npath, "LINKERD_TCP_LOG": "info"})
+    ready = notes("READY=1")
+    t.ok(ready and d.wait_log(r"running \(pid"), "READY=1 is sent once the daemon runs")
+    t.ok(ready and through(nport) == b"backend-a", "the listeners accept when READY=1 arrives")
+    t.ok(any("STATUS=running 1 proxy" in m for m in msgs), "a STATUS= line comes with READY=1")
+    del msgs[:]
+    d.reload(config(nport, b))
+    rel = notes("RELOADING=1")
+    t.ok(rel and "MONOTONIC_USEC=" in rel[0], "RELOADING=1 (with MONOTONIC_USEC) on SIGHUP")
+    t.ok(notes("READY=1") and any("configuration reloaded" in m for m in msgs), "READY=1 again after the reload")
+    del msgs[:]
+    d.write_config("proxies: [\n")
+    d.signal(signal.SIGHUP)
+    t.ok(notes("READY=1") and any("last reload failed" in m for m in msgs),
+         "a failed reload sends READY=1 with a STATUS saying so")
+    d.signal(signal.SIGTERM)
+    t.ok(notes("STOPPING=1"), "STOPPING=1 at shutdown")
+    t.eq(d.wait(), 0, "and the daemon exits 0")
+    ns.close()
+
+# ------------------------------------------------------------------ user/group
+me = pwd.getpwuid(os.geteuid())
+if ROOT:
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        nobody = None
+    if not nobody:
+        t.ok(True, "privilege drop # SKIP there is no user 'nobody'")
+    else:
+        gname = grp.getgrgid(nobody.pw_gid).gr_name
+        # A privileged port, bound as root before the drop.
+        lowport = None
+        for cand in range(1023, 900, -1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", cand))
+                    lowport = cand
+                    break
+                except OSError:
+                    continue
+        top = "user: nobody\ngroup: %s\nrelay_threads: 8\nadmin:\n  addr: 127.0.0.1:0\n" % gname
+        d = Daemon(config(lowport, a, top=top))
+        d.wait_ready()
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            status = f.read()
+        ids = {l.split(":")[0]: l.split()[1:] for l in status.splitlines() if l.startswith(("Uid", "Gid", "Groups"))}
+        t.ok(ids["Uid"] == [str(nobody.pw_uid)] * 4, "user: nobody sets every uid (real, effective, saved, fs)")
+        t.ok(ids["Gid"] == [str(nobody.pw_gid)] * 4, "group: sets every gid")
+        t.ok(set(ids.get("Groups", [])) <= {str(g) for g in os.getgrouplist("nobody", nobody.pw_gid)},
+             "the supplementary groups are the user's, root's are gone")
+        t.eq(through(lowport), b"backend-a", "port %d, bound as root before the drop, still serves" % lowport)
+        t.ok("running as uid %d (nobody)" % nobody.pw_uid in d.log(), "the drop is logged")
+        t.eq(d.stop(), 0, "the unprivileged daemon stops cleanly")
+else:
+    top = "user: %s\nrelay_threads: 8\n" % me.pw_name
+    d = Daemon(config(free_port(), a, top=top))
+    d.wait_ready()
+    t.ok(True, "user: set to the user already running it is accepted")
+    d.stop()
+    d = Daemon(config(free_port(), a, top="user: root\n"))
+    t.ok(d.wait(10) == 1 and "not running as root" in d.log(), "user: root when not root: exit 1")
+
+d = Daemon(config(free_port(), a, top="user: no-such-user-ltcp\n"))
+t.ok(d.wait(10) == 1 and "user 'no-such-user-ltcp' does not exist" in d.log() and "refusing to run" in d.log(),
+     "an unknown user: exit 1, refusing to run with the starting privileges")
+d = Daemon(config(free_port(), a, top="group: no-such-group-ltcp\n"))
+t.ok(d.wait(10) == 1 and "group 'no-such-group-ltcp' does not exist" in d.log(), "an unknown group: exit 1")
+
+# ------------------------------------------------------------------ RLIMIT_NOFILE
+
+
+def with_nofile(soft, hard):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def nofile_of(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return tuple(int(x) for x in line.split()[3:5])
+    return None
+
+
+def run_with_limits(soft, hard, threads):
+    path = os.path.join(tmp, "nofile.yml")
+    write(path, config(free_port(), a, top="relay_threads: %d\nadmin:\n  addr: 127.0.0.1:0\n" % threads))
+    log = open(os.path.join(tmp, "nofile.log"), "wb")
+    p = subprocess.Popen([BIN, path], stdout=log, stderr=log, env=ENV, preexec_fn=with_nofile(soft, hard))
+    ok = wait_until(lambda: b"running (pid" in open(log.name, "rb").read(), 10)
+    limits = nofile_of(p.pid) if ok else None
+    p.send_signal(signal.SIGTERM)
+    p.wait(15)
+    log.close()
+    with open(log.name) as f:
+        return limits, f.read()
+
+
+hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+if hard_now != resource.RLIM_INFINITY and hard_now < 2048:
+    t.ok(True, "the soft limit is raised toward the hard limit # SKIP the hard limit here is only %d" % hard_now)
+else:
+    # 200 relay threads want 6 * 200 + 64 descriptors.
+    limits, log = run_with_limits(256, 2048, 200)
+    t.eq(limits, (1264, 2048), "a low soft open-file limit is raised to what the relay threads can use")
+    # Raising a hard limit takes CAP_SYS_RESOURCE, which a container's root may lack.
+    may_raise = subprocess.run(
+        ["/usr/bin/python3", "-c", "import resource as r; r.setrlimit(r.RLIMIT_NOFILE, (128, 128)); "
+         "r.setrlimit(r.RLIMIT_NOFILE, (264, 264))"], capture_output=True).returncode == 0
+    limits, log = run_with_limits(128, 128, 100)
+    if may_raise:
+        t.ok(limits and limits[0] >= 264 and "raised the open file limit" in log,
+             "where allowed (CAP_SYS_RESOURCE), a hard limit below the minimum is raised too")
+    else:
+        t.ok(limits == (128, 128) and "the open file limit (128) is below" in log,
+             "a hard limit below the minimum that cannot be raised: a warning")
+
+t.done()
