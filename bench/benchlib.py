@@ -52,7 +52,7 @@ OPTIONAL_PACKAGES = [("gnuplot", "gnuplot-nox")]
 
 MODES = {
     # reps: rounds over all peers; t_*: seconds per measurement; idle: connection counts
-    "full": dict(reps=3, t_tput=2, tput_bytes=None, t_wrk=2, wrk_conc=50, t_lat=3, mps=10000,
+    "full": dict(reps=3, t_tput=2, tput_bytes=None, t_wrk=2, wrk_conc=50, t_lat=2, mps=10000,
                  t_tls=2, tls_conc=50, idle=[1000, 9000], socat_idle_max=9000, budget=600,
                  conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
     "quick": dict(reps=2, t_tput=1, tput_bytes=None, t_wrk=1, wrk_conc=50, t_lat=1.5,
@@ -378,6 +378,7 @@ class Bench:
         self.errors = []
         self.notes = {}  # (metric, peer) -> note shown instead of a number
         self.t0 = time.time()
+        self.load0 = list(os.getloadavg())
         self.ltcp = None
         self.loadgen = None
 
@@ -987,6 +988,8 @@ key = {self.key}
                 "gnutls (loadgen, linkerd-tcp)": "libgnutls30 " + debver("libgnutls30"),
             },
             ports_base=self.base,
+            loadavg_start=self.load0,
+            loadavg_end=list(os.getloadavg()),
         )
 
     def save(self, rows, targets, elapsed):
@@ -1141,7 +1144,10 @@ def main(argv=None):
     png = b.plot(rows, base) if b.cfg["plot"] else None
     log("")
     log("results: %s.json %s.csv%s" % (base, base, (" " + png) if png else ""))
-    log("elapsed: %.0f s" % elapsed)
+    log("elapsed: %.0f s; load average at start %.2f, at end %.2f on %d CPUs%s" % (
+        elapsed, b.load0[0], os.getloadavg()[0], os.cpu_count(),
+        " (other load on the machine: numbers are noisy)"
+        if max(b.load0[0], os.getloadavg()[0]) > 3.5 else ""))
     if b.errors:
         log("%d error(s):" % len(b.errors))
         for e in b.errors:
