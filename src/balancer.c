@@ -270,7 +270,7 @@ static int64_t backoff_ms(const struct balancer_params *p, unsigned ejections)
 const char *connect_result_name(enum connect_result r)
 {
 	static const char *const names[CONNECT_RESULTS] = {
-		"ok", "refused", "timeout", "unreachable", "reset", "tls", "other",
+		"ok", "refused", "timeout", "unreachable", "reset", "tls", "other", "local",
 	};
 	return r < CONNECT_RESULTS ? names[r] : "other";
 }
@@ -286,6 +286,8 @@ void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result
 		e->failures_in_row = 0;
 		e->ejections = 0;
 		e->ejected_until = 0;
+	} else if (r == CONNECT_LOCAL) {
+		e->failures[r]++; /* our own shortage says nothing about the endpoint */
 	} else {
 		e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
 		e->failed++;

@@ -46,6 +46,7 @@ enum connect_result {
 	CONNECT_RESET,
 	CONNECT_TLS,
 	CONNECT_OTHER,
+	CONNECT_LOCAL, /* out of descriptors or memory here: not the endpoint's fault */
 	CONNECT_RESULTS
 };
 const char *connect_result_name(enum connect_result r);

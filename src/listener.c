@@ -97,6 +97,43 @@ static bool acceptor_wait(struct listener *l)
 	return false;
 }
 
+/* Running out of descriptors: warned once per episode (and at most every
+ * STARVE_WARN_MS while it flaps), recovery noted once. */
+struct starvation {
+	bool paused;
+	bool warned;
+	int64_t last_warn;
+	unsigned pauses;
+};
+
+#define STARVE_WARN_MS 10000
+
+static void starvation_begin(struct listener *l, struct starvation *st, int e)
+{
+	int64_t now = now_ms();
+
+	st->pauses++;
+	if (st->paused)
+		return;
+	st->paused = true;
+	if (!st->warned && (st->last_warn == 0 || now - st->last_warn >= STARVE_WARN_MS)) {
+		log_warn("%s: cannot accept: %s; pausing accepts", l->name, strerror(e));
+		st->warned = true;
+		st->last_warn = now;
+	}
+}
+
+static void starvation_end(struct listener *l, struct starvation *st)
+{
+	if (!st->paused)
+		return;
+	st->paused = false;
+	if (st->warned)
+		log_info("%s: accepting again (%u pause(s))", l->name, st->pauses);
+	st->warned = false;
+	st->pauses = 0;
+}
+
 static bool accept_error_is_resource(int e)
 {
 	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
@@ -104,7 +141,7 @@ static bool accept_error_is_resource(int e)
 
 /* One accept while holding a relay thread and an admission slot.
  * Returns 1 to accept again at once, 0 to wait for readiness, -1 to stop. */
-static int acceptor_once(struct listener *l, bool *starved)
+static int acceptor_once(struct listener *l, struct starvation *starved)
 {
 	struct relay_job job;
 	struct pool_worker *w;
@@ -129,19 +166,13 @@ static int acceptor_once(struct listener *l, bool *starved)
 		if (e == EINTR || e == ECONNABORTED || e == EPROTO)
 			return 1;
 		if (accept_error_is_resource(e)) {
-			if (!*starved)
-				log_warn("%s: cannot accept: %s; pausing accepts", l->name,
-					 strerror(e));
-			*starved = true;
+			starvation_begin(l, starved, e);
 			return acceptor_pause(l, EMFILE_PAUSE_MS) ? 1 : -1;
 		}
 		log_error("%s: accept: %s", l->name, strerror(e));
 		return acceptor_pause(l, 100) ? 1 : -1;
 	}
-	if (*starved) {
-		log_info("%s: accepting again", l->name);
-		*starved = false;
-	}
+	starvation_end(l, starved);
 	job.fd = fd;
 	job.peer.len = len;
 	job.accept_us = now_us();
@@ -154,7 +185,7 @@ static int acceptor_once(struct listener *l, bool *starved)
 static void *acceptor_main(void *arg)
 {
 	struct listener *l = arg;
-	bool starved = false;
+	struct starvation starved = { 0 };
 	char name[16];
 
 	snprintf(name, sizeof(name), "accept-%u", l->port);

@@ -145,6 +145,11 @@ static enum connect_result connect_result_of(int e)
 	case ECONNRESET:
 	case ECONNABORTED:
 		return CONNECT_RESET;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		return CONNECT_LOCAL;
 	default:
 		return CONNECT_OTHER;
 	}

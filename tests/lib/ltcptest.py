@@ -127,7 +127,7 @@ class Backend:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((LOOPBACK, port))
-        self.sock.listen(1024)
+        self.sock.listen(4096)
         self.port = self.sock.getsockname()[1]
         self.addr = "%s:%d" % (LOOPBACK, self.port)
         self.accepted = 0
@@ -343,7 +343,8 @@ def yaml_quote(s):
 class Daemon:
     """Runs src/linkerd-tcp on a config file; stderr goes to a log file."""
 
-    def __init__(self, config_text, tmpdir=None, env=None, name="linkerd-tcp.yml", args=()):
+    def __init__(self, config_text, tmpdir=None, env=None, name="linkerd-tcp.yml", args=(),
+                 preexec_fn=None):
         self.dir = tmpdir or tempfile.mkdtemp(prefix="ltcp-")
         self.path = os.path.join(self.dir, name)
         self.logpath = os.path.join(self.dir, "daemon.log")
@@ -353,7 +354,8 @@ class Daemon:
         e.update(env or {})
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen(
-            [BIN, *args, self.path], stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=e
+            [BIN, *args, self.path], stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=e,
+            preexec_fn=preexec_fn
         )
         self.rc = None
         _daemons.append(self)
@@ -371,8 +373,16 @@ class Daemon:
             return text
         return text[:m.start(1)] + "  addr: 127.0.0.1:0\n" + text[m.start(1):]
 
+    @staticmethod
+    def with_small_pool(text):
+        """1024 relay threads per daemon add up when tests run in parallel:
+        unless the config sets relay_threads, use 64."""
+        if text.lstrip().startswith("{") or re.search(r"^relay_threads:", text, re.M):
+            return text
+        return text.rstrip("\n") + "\nrelay_threads: 64\n"
+
     def write_config(self, text):
-        text = self.with_admin_port(text)
+        text = self.with_small_pool(self.with_admin_port(text))
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)

@@ -1,0 +1,314 @@
+"""Connection management: idle and lifetime timeouts counted by cause, the
+PROXY protocol both ways, many connections at once, fd exhaustion with
+recovery, endpoints that reset or never read, clients that vanish."""
+
+import json
+import re
+import resource
+import socket
+import struct
+import threading
+import time
+import urllib.request
+
+from ltcptest import *
+
+t = Tap()
+MiB = 1 << 20
+
+
+def daemon(cfg, **kw):
+    d = Daemon(cfg, **kw).wait_ready()
+    t.cleanup(d.stop)
+    return d
+
+
+def backend(cls, *a, **kw):
+    b = cls(*a, **kw)
+    t.cleanup(b.close)
+    return b
+
+
+def server_opts(cfg, opts):
+    """Adds keys to the (first) server entry of a static_config text."""
+    return cfg.replace("      - addr: '127.0.0.1:0'\n",
+                       "      - addr: '127.0.0.1:0'\n" + "".join("        %s\n" % o for o in opts), 1)
+
+
+def closes(d, cause):
+    with urllib.request.urlopen(d.admin_url() + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(r'linkerd_tcp_closes_total\{[^}]*cause="%s"\} (\d+)' % cause, text)
+    return int(m.group(1)) if m else None
+
+
+def test_idle_timeout():
+    b = backend(EchoBackend)
+    d = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]), ["idle_timeout_secs: 1"]))
+    s = connect(d.port())
+    for i in range(3):  # activity every 0.6 s keeps it open past the limit
+        if i:
+            time.sleep(0.6)
+        s.sendall(b"x")
+        echoed = s.recv(1)
+        last = time.monotonic()
+    s.settimeout(5)
+    data = s.recv(10)
+    secs = time.monotonic() - last
+    t.ok(echoed == b"x" and data == b"" and 0.9 < secs < 2.0,
+         "idle_timeout_secs: 1 keeps a connection active every 0.6 s and closes it %.2f s after its last byte" % secs)
+    t.ok(wait_until(lambda: closes(d, "idle_timeout") == 1, 3), "... counted as closes_total{cause=idle_timeout}")
+    s.close()
+
+
+def test_lifetime():
+    b = backend(EchoBackend)
+    d = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]), ["connection_lifetime_secs: 1"]))
+    s = connect(d.port())
+    start = time.monotonic()
+    closed_after = None
+    s.settimeout(0.2)
+    while time.monotonic() - start < 5:
+        try:
+            s.sendall(b"y" * 100)
+            if s.recv(4096) == b"":
+                closed_after = time.monotonic() - start
+                break
+        except (socket.timeout, BrokenPipeError):
+            pass
+        except ConnectionResetError:
+            closed_after = time.monotonic() - start
+            break
+        time.sleep(0.05)
+    t.ok(closed_after is not None and 0.9 < closed_after < 2.0,
+         "connection_lifetime_secs: 1 closes a busy connection after %s s" % closed_after)
+    t.ok(wait_until(lambda: closes(d, "lifetime") == 1, 3), "... counted as closes_total{cause=lifetime}")
+    s.close()
+
+
+class ProxyHeaderBackend(Backend):
+    """Reads a PROXY header, reports it back as text, then echoes."""
+
+    def handle(self, conn):
+        conn.settimeout(5)
+        first = conn.recv(16)
+        if first.startswith(b"PROXY "):
+            while not first.endswith(b"\r\n"):
+                first += conn.recv(1)
+            conn.sendall(b"v1 " + first.strip()[6:] + b"\n")
+        elif first[:12] == b"\r\n\r\n\x00\r\nQUIT\n":
+            fam, length = first[13], struct.unpack("!H", first[14:16])[0]
+            body = b""
+            while len(body) < length:
+                body += conn.recv(length - len(body))
+            if fam == 0x11:
+                src = socket.inet_ntop(socket.AF_INET, body[0:4])
+                dst = socket.inet_ntop(socket.AF_INET, body[4:8])
+                sp, dp = struct.unpack("!HH", body[8:12])
+                conn.sendall(("v2 %s:%d %s:%d\n" % (src, sp, dst, dp)).encode())
+            else:
+                conn.sendall(b"v2 other\n")
+        else:
+            conn.sendall(b"no header\n")
+        while True:
+            d = conn.recv(65536)
+            if not d:
+                break
+            conn.sendall(d)
+
+
+def test_proxy_protocol():
+    b = backend(ProxyHeaderBackend)
+    for version in ("v1", "v2"):
+        d = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]), ["proxy_protocol: %s" % version]))
+        s = connect(d.port())
+        me = "%s:%d" % s.getsockname()
+        line = read_line(s).decode().strip()
+        if version == "v1":
+            want = "v1 TCP4 127.0.0.1 127.0.0.1 %d %d" % (s.getsockname()[1], d.port())
+        else:
+            want = "v2 %s 127.0.0.1:%d" % (me, d.port())
+        t.eq(line, want, "proxy_protocol: %s tells the endpoint the client's address" % version)
+        s.sendall(b"after\n")
+        t.eq(read_line(s), b"after\n", "... and the client's bytes follow it unchanged")
+        s.close()
+
+    # A balancer in front: accept a header, pass its address on.
+    d = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]),
+                           ["accept_proxy_protocol: true", "proxy_protocol: v2"]))
+    port = d.port()
+    s = connect(port)
+    s.sendall(b"PROXY TCP4 203.0.113.5 127.0.0.1 1234 443\r\nhello\n")
+    t.eq(read_line(s).strip(), b"v2 203.0.113.5:1234 127.0.0.1:443",
+         "an accepted v1 header's client address is what the endpoint hears")
+    t.eq(read_line(s), b"hello\n", "the bytes after the header are delivered")
+    s.close()
+    t.ok(d.wait_log(r"conn \d+ 203\.0\.113\.5:1234 -> "), "the log names the real client")
+    hdr = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + socket.inet_aton("198.51.100.1") + \
+        socket.inet_aton("127.0.0.1") + struct.pack("!HH", 5555, 80)
+    s = connect(port)
+    s.sendall(hdr[:10])
+    time.sleep(0.1)
+    s.sendall(hdr[10:] + b"two\n")
+    t.eq(read_line(s).strip(), b"v2 198.51.100.1:5555 127.0.0.1:80", "a v2 header split over two writes is read whole")
+    t.eq(read_line(s), b"two\n", "... and the bytes after it follow")
+    s.close()
+    bad = connect(port)
+    bad.sendall(b"PROXY TCP4 999.1.1.1 127.0.0.1 1 2\r\n")
+    try:
+        got = recv_all(bad, 5)
+    except ConnectionResetError:
+        got = b""
+    t.eq(got, b"", "a malformed PROXY header closes that connection")
+    bad.close()
+    good = connect(port)
+    good.sendall(b"PROXY UNKNOWN\r\nok\n")
+    line = read_line(good).decode()
+    t.ok(line.startswith("v2 127.0.0.1:"), "PROXY UNKNOWN keeps the real peer (%s)" % line.strip())
+    good.close()
+    t.ok(d.wait_log("bad PROXY header: v1 header: bad address"), "the bad header is logged with its reason")
+
+
+def test_many_connections():
+    n = 2000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    b = backend(IdBackend, name="many")
+    # The Python backend accepts slowly under a burst: give connects time.
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="relay_threads: 2100",
+                             extra_proxy="client:\n  connect_timeout_ms: 10000"))
+    port = d.port()
+    socks = []
+    try:
+        for _ in range(n):
+            socks.append(connect(port, timeout=10))
+        served = sum(1 for s in socks if read_line(s, 10) == b"many\n")
+        t.eq(served, n, "%d connections held open at once are all served" % n)
+        for s in socks[:10]:
+            s.sendall(b"alive\n")
+        t.ok(all(read_line(s) == b"alive\n" for s in socks[:10]), "... and keep working")
+    finally:
+        for s in socks:
+            s.close()
+    t.ok(wait_until(lambda: b.open == 0, 10), "closing them all closes every endpoint connection")
+
+
+def test_fd_exhaustion():
+    b = backend(IdBackend, name="fd")
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (60, 60))
+
+    port = free_port()
+    cfg = static_config(["127.0.0.1:%d" % port], [b.addr], top="relay_threads: 64")
+    d = Daemon(cfg, preexec_fn=low_limit)
+    t.cleanup(d.stop)
+    wait_until(lambda: "running" in d.log(), 10)
+    socks = []
+    for _ in range(40):
+        try:
+            socks.append(connect(port, timeout=2))
+        except OSError:
+            break
+    answered = sum(1 for s in socks if read_line(s, 1) == b"fd\n")
+    t.ok(answered < len(socks), "with 60 fds, %d of %d connections are served (the rest wait)" % (answered, len(socks)))
+    t.ok(d.wait_log("pausing accepts|Too many open files", 5),
+         "running out of descriptors is logged (accept paused or connect refused locally)")
+    t.ok(len(re.findall("pausing accepts", d.log())) <= 1, "accept pauses are warned once per episode")
+    cpu0 = d.cpu_seconds()
+    time.sleep(1)
+    t.ok(d.cpu_seconds() - cpu0 < 0.2, "no CPU spin while out of descriptors")
+    for s in socks:
+        s.close()
+    time.sleep(1.5)
+    s = connect(port)
+    t.eq(read_line(s, 5), b"fd\n", "once descriptors free up, the daemon serves again by itself")
+    s.close()
+    t.ok("pausing accepts" not in d.log() or d.wait_log("accepting again"),
+         "a paused acceptor logs its recovery")
+
+
+class ResetBackend(Backend):
+    """Sends a little, then resets the connection."""
+
+    def handle(self, conn):
+        conn.sendall(b"partial")
+        time.sleep(0.2)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class NeverReadBackend(Backend):
+    """Accepts and never reads: the proxy must apply back-pressure."""
+
+    def handle(self, conn):
+        while not self.closed:
+            time.sleep(0.1)
+
+
+def test_faulty_endpoints():
+    r = backend(ResetBackend)
+    d = daemon(static_config(["127.0.0.1:0"], [r.addr]))
+    s = connect(d.port())
+    got = b""
+    try:
+        while True:
+            c = s.recv(100)
+            if not c:
+                break
+            got += c
+    except ConnectionResetError:
+        pass
+    s.close()
+    t.eq(got, b"partial", "an endpoint reset mid-stream: the bytes before it arrive, then the client is closed")
+    t.ok(d.wait_log("reason=endpoint (read|write) error"), "the reset is logged as an endpoint error")
+
+    nr = backend(NeverReadBackend)
+    d2 = daemon(static_config(["127.0.0.1:0"], [nr.addr]))
+    s = connect(d2.port())
+    s.setblocking(False)
+    sent = 0
+    chunk = b"z" * 65536
+    deadline = time.monotonic() + 5
+    rss0 = None
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            if rss0 is None:
+                rss0 = _rss(d2)
+            time.sleep(0.05)
+    rss1 = _rss(d2)
+    t.ok(sent < 64 * MiB, "an endpoint that never reads stops the client after %d KiB (socket buffers only)" % (sent // 1024))
+    t.ok(rss0 is not None and rss1 - rss0 < 4 * MiB, "... and the proxy's memory does not grow (%+d KiB)" % ((rss1 - (rss0 or 0)) // 1024))
+    s.close()
+
+
+def _rss(d):
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) * 1024
+
+
+def test_vanishing_clients():
+    b = backend(EchoBackend)
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="relay_threads: 8"))
+    port = d.port()
+    for _ in range(20):
+        s = connect(port)
+        s.sendall(b"gone")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    reply, err = exchange(port, b"still here")
+    t.ok(reply == b"still here", "20 clients that reset right away leave the proxy serving")
+    t.ok(wait_until(lambda: b.open == 0, 5), "... and no endpoint connection is left behind")
+
+
+for fn in [test_idle_timeout, test_lifetime, test_proxy_protocol, test_many_connections, test_fd_exhaustion,
+           test_faulty_endpoints, test_vanishing_clients]:
+    try:
+        fn()
+    except Exception as e:
+        import traceback
+
+        t.ok(False, "%s raised %r" % (fn.__name__, e))
+        t.diag(traceback.format_exc())
+t.done()
