@@ -3,6 +3,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +109,8 @@ int log_init_from_env(const char **bad)
 	return 0;
 }
 
-static void write_stderr(enum log_level level, const char *fmt, va_list ap)
+/* Formats one timestamped line and writes it to fd with a single write(2). */
+static void write_line(int fd, enum log_level level, const char *fmt, va_list ap)
 {
 	char buf[2048];
 	size_t n;
@@ -124,8 +127,13 @@ static void write_stderr(enum log_level level, const char *fmt, va_list ap)
 		r = 0;
 	n = MIN(n + (size_t)r, sizeof(buf) - 2);
 	buf[n++] = '\n';
-	ssize_t w = write(STDERR_FILENO, buf, n);
+	ssize_t w = write(fd, buf, n);
 	(void)w;
+}
+
+static void write_stderr(enum log_level level, const char *fmt, va_list ap)
+{
+	write_line(STDERR_FILENO, level, fmt, ap);
 }
 
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
@@ -155,6 +163,52 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+/* The access log's descriptor; a reopen dup2()s the new file onto it, so a
+ * relay thread writing at that moment never sees a closed or reused fd. */
+static atomic_int access_fd = -1;
+
+int log_access_open(const char *path, char *err, size_t errlen)
+{
+	int fd, cur = atomic_load(&access_fd);
+
+	if (!path) {
+		if (cur >= 0 && atomic_compare_exchange_strong(&access_fd, &cur, -1))
+			close(cur);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (cur < 0) {
+		atomic_store(&access_fd, fd);
+		return 0;
+	}
+	if (dup3(fd, cur, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void log_access(const char *fmt, ...)
+{
+	int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);
+	va_list ap;
+
+	if (fd < 0 && !log_enabled(LL_INFO))
+		return;
+	va_start(ap, fmt);
+	if (fd >= 0)
+		write_line(fd, LL_INFO, fmt, ap);
+	else
+		log_vmsg(LL_INFO, fmt, ap);
 	va_end(ap);
 }
 

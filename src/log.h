@@ -31,6 +31,12 @@ void log_copy_to_stderr(int max_level);
 int log_parse_level(const char *spec, bool rust_syntax);
 
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF(2, 3);
+/* One line per connection: to the access log file when one is open,
+ * otherwise to the log at level info.  Any thread. */
+void log_access(const char *fmt, ...) PRINTF(1, 2);
+/* Opens the access log (or reopens it, for log rotation); NULL closes it.
+ * Main thread only. */
+int log_access_open(const char *path, char *err, size_t errlen);
 noreturn void fatal(const char *fmt, ...) PRINTF(1, 2);
 
 #define log_enabled(l) ((int)(l) <= log_current_level)

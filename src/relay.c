@@ -689,11 +689,11 @@ static void conn_close(struct conn *c)
 		histogram_observe(&st->connect_latency,
 				  (double)(c->connected_us - job->accept_us) / 1e6);
 	histogram_observe(&st->duration, secs);
-	log_info("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
-		 "duration=%.3fs%s reason=%s",
-		 (unsigned long long)c->id, c->peer, job->server, proxy_label(job->proxy),
-		 c->ep ? c->endpoint_name : "-", (unsigned long long)c->up.bytes,
-		 (unsigned long long)c->down.bytes, secs, tls, c->reason[0] ? c->reason : "?");
+	log_access("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
+		   "duration=%.3fs%s reason=%s",
+		   (unsigned long long)c->id, c->peer, job->server, proxy_label(job->proxy),
+		   c->ep ? c->endpoint_name : "-", (unsigned long long)c->up.bytes,
+		   (unsigned long long)c->down.bytes, secs, tls, c->reason[0] ? c->reason : "?");
 	proxy_leave(job->proxy);
 	tls_creds_unref(job->server_tls);
 	tls_creds_unref(job->client_tls);
