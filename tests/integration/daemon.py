@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from ltcptest import *
@@ -113,17 +114,28 @@ else:
 syslog_lines = []
 
 
-def syslog_read(until=None, timeout=5.0):
-    """Collects datagrams from /dev/log; returns all once `until` is in one."""
-    end = time.monotonic() + timeout
-    while syslog_sock and time.monotonic() < end:
-        if until and any(until in l for l in syslog_lines):
-            break
+def _syslog_drain():
+    # Read all the time: a syslog socket whose queue is full (only 10
+    # datagrams by default) blocks every process that logs to it.
+    while True:
         try:
-            syslog_lines.append(syslog_sock.recv(65536).decode(errors="replace"))
+            data = syslog_sock.recv(65536)
         except socket.timeout:
-            pass
-    return syslog_lines
+            continue
+        except OSError:
+            return
+        syslog_lines.append(data.decode(errors="replace"))
+
+
+if syslog_sock:
+    threading.Thread(target=_syslog_drain, daemon=True).start()
+
+
+def syslog_read(until=None, timeout=5.0):
+    """What arrived on /dev/log, once `until` is in a line (or after timeout)."""
+    if syslog_sock and until:
+        wait_until(lambda: any(until in l for l in list(syslog_lines)), timeout)
+    return list(syslog_lines)
 
 
 # ------------------------------------------------------------------ -d and -p
