@@ -170,6 +170,9 @@ void config_changed_static(const struct config *a, const struct config *b,
 			   void (*report)(const char *key, void *arg), void *arg);
 /* Prints every key as a dotted path, one per line, for the documentation check. */
 void config_dump_keys(FILE *out);
+/* The same for the keys of the linkerd-tcp 0.1.x schema (a top-level "routers"
+ * key), which config_load converts into this version's structs. */
+void config_dump_compat_keys(FILE *out);
 const char *config_proxy_protocol_name(int v);
 
 #endif
