@@ -255,11 +255,330 @@ static void test_static_changes(void)
 	cfg_diag_clear(&d2);
 }
 
+/* ------------------------------------------------------------------ linkerd-tcp 0.1.x */
+
+/* reference/linkerd-tcp.md §3.10: the full 0.1.1 example, every key. */
+static const char compat_example[] =
+	"bufferSizeBytes: 16384\n"
+	"admin:\n"
+	"  ip: 127.0.0.1\n"
+	"  port: 9989\n"
+	"  metricsIntervalSecs: 10\n"
+	"  graceSecs: 10\n"
+	"routers:\n"
+	"  - label: edge\n"
+	"    interpreter:\n"
+	"      kind: io.l5d.namerd.http\n"
+	"      baseUrl: http://127.0.0.1:4180\n"
+	"      namespace: default\n"
+	"      periodSecs: 20\n"
+	"    servers:\n"
+	"      - port: 7474\n"
+	"        ip: 0.0.0.0\n"
+	"        dstName: /svc/redis\n"
+	"        connectTimeoutMs: 500\n"
+	"        connectionLifetimeSecs: 300\n"
+	"        maxConcurrency: 10000\n"
+	"      - port: 7575\n"
+	"        ip: 0.0.0.0\n"
+	"        dstName: /svc/web\n"
+	"        connectTimeoutMs: 1000\n"
+	"        tls:\n"
+	"          alpnProtocols: [h2, http/1.1]\n"
+	"          defaultIdentity:\n"
+	"            privateKey: /etc/l5d-tcp/default.key.pem\n"
+	"            certs: [/etc/l5d-tcp/default.crt.pem, /etc/l5d-tcp/ca-chain.pem]\n"
+	"          identities:\n"
+	"            web.example.com:\n"
+	"              privateKey: web.key.pem\n"
+	"              certs: [/etc/l5d-tcp/web.crt.pem, /etc/l5d-tcp/ca-chain.pem]\n"
+	"    client:\n"
+	"      kind: io.l5d.global\n"
+	"      connectTimeoutMs: 300\n"
+	"      maxWaiters: 1000\n"
+	"      minConnections: 2\n"
+	"      failFast:\n"
+	"        maxConsecutiveFailures: 5\n"
+	"        failurePenaltySecs: 60\n"
+	"      tls:\n"
+	"        dnsName: backend.internal.example.com\n"
+	"        trustCerts: [/etc/l5d-tcp/backend-ca.pem]\n"
+	"  - label: partners\n"
+	"    interpreter: {kind: io.l5d.namerd.http, baseUrl: http://namerd:4180, namespace: "
+	"partners, "
+	"periodSecs: 30}\n"
+	"    servers:\n"
+	"      - {port: 7676, dstName: /svc/partner-a}\n"
+	"    client:\n"
+	"      kind: io.l5d.static\n"
+	"      configs:\n"
+	"        - prefix: /svc/partner-a\n"
+	"          connectTimeoutMs: 400\n"
+	"          tls: {dnsName: a.partner.example, trustCerts: "
+	"[/etc/ssl/certs/ca-certificates.crt]}\n"
+	"          minConnections: 5\n";
+
+static struct config *load_compat(const char *text, struct cfg_diag *d, const char *what)
+{
+	struct config *cfg = load_text(text, d);
+
+	if (!ok(cfg != NULL, "%s loads", what))
+		for (size_t i = 0; i < d->n; i++)
+			diag("%s", d->msgs[i]);
+	return cfg;
+}
+
+static const struct cfg_proxy *proxy_by_label(const struct config *cfg, const char *label)
+{
+	const struct cfg_proxy *p = cfg->proxies.v;
+
+	for (size_t i = 0; i < cfg->proxies.n; i++)
+		if (strcmp(p[i].label, label) == 0)
+			return &p[i];
+	diag("no proxy labelled %s", label);
+	return NULL;
+}
+
+static bool str_is(const char *s, const char *want)
+{
+	return s && strcmp(s, want) == 0;
+}
+
+static bool namerd_is(const struct cfg_proxy *p, const char *url, const char *ns, const char *path,
+		      int64_t interval)
+{
+	const struct cfg_namerd *n = p ? p->namerd : NULL;
+
+	return n && !n->addr.text && str_is(n->url, url) && str_is(n->namespace, ns) &&
+	       str_is(n->path, path) && n->interval_secs == interval && n->mode == NAMERD_POLL &&
+	       n->timeout_ms == 5000 && !p->has_endpoints;
+}
+
+static void test_compat_edge(const struct config *cfg)
+{
+	const struct cfg_proxy *redis = proxy_by_label(cfg, "edge:/svc/redis");
+	const struct cfg_proxy *web = proxy_by_label(cfg, "edge:/svc/web");
+	const struct cfg_server *s;
+	const struct cfg_identity *id;
+
+	if (!ok(redis && web,
+		"router edge with two dstNames gives edge:/svc/redis and edge:/svc/web"))
+		return;
+	s = redis->servers.v;
+	ok(redis->servers.n == 1 && str_is(s->addr.text, "0.0.0.0:7474") && !s->tls &&
+		   s->connect_timeout_ms == 500 && s->connection_lifetime_secs == 300 &&
+		   redis->max_connections == 10000,
+	   "plain listener: addr, connectTimeoutMs, connectionLifetimeSecs, maxConcurrency");
+	ok(namerd_is(redis, "http://127.0.0.1:4180", "default", "/svc/redis", 20) &&
+		   namerd_is(web, "http://127.0.0.1:4180", "default", "/svc/web", 20),
+	   "namerd: baseUrl, namespace, periodSecs, dstName as path, poll mode, a request timeout");
+	s = web->servers.v;
+	ok(web->servers.n == 1 && str_is(s->addr.text, "0.0.0.0:7575") &&
+		   s->connect_timeout_ms == 1000 && s->connection_lifetime_secs == 0 &&
+		   web->max_connections == 100000,
+	   "TLS listener: addr, connectTimeoutMs; maxConcurrency takes the original default");
+	if (!ok(s->tls != NULL, "the TLS listener terminates TLS"))
+		return;
+	id = s->tls->identities.v;
+	ok(str_is(s->tls->private_key_path, "/etc/l5d-tcp/default.key.pem") &&
+		   s->tls->cert_paths.n == 2 &&
+		   str_is(s->tls->cert_paths.v[1], "/etc/l5d-tcp/ca-chain.pem") &&
+		   s->tls->alpn_protocols.n == 2 && str_is(s->tls->alpn_protocols.v[1], "http/1.1"),
+	   "defaultIdentity becomes the default key and chain; alpnProtocols kept");
+	ok(s->tls->identities.n == 1 && str_is(id->server_name, "web.example.com") &&
+		   str_is(id->private_key_path, "/etc/l5d/web.key.pem") && id->cert_paths.n == 2,
+	   "identities become SNI identities (relative paths resolved)");
+	ok(redis->client.connect_timeout_ms == 300 && redis->client.tls &&
+		   str_is(redis->client.tls->name, "backend.internal.example.com") &&
+		   redis->client.tls->trust_cert_paths.n == 1 &&
+		   str_is(redis->client.tls->trust_cert_paths.v[0],
+			  "/etc/l5d-tcp/backend-ca.pem") &&
+		   web->client.tls && str_is(web->client.tls->name, "backend.internal.example.com"),
+	   "io.l5d.global client: connectTimeoutMs, tls.dnsName, tls.trustCerts for every dstName");
+	ok(redis->failure_accrual.consecutive_failures == 5 &&
+		   redis->failure_accrual.backoff_min_ms == 60000 &&
+		   redis->failure_accrual.backoff_max_ms == 60000 && redis->client.retries == 2,
+	   "failFast: 5 failures, a fixed 60 s penalty");
+}
+
+static void test_compat_example(void)
+{
+	struct cfg_diag d;
+	struct config *cfg = load_compat(compat_example, &d, "the linkerd-tcp 0.1.1 example");
+	const struct cfg_proxy *p;
+	const struct cfg_server *s;
+
+	if (!cfg)
+		goto out;
+	ok(cfg->proxies.n == 3, "three proxies (%zu)", cfg->proxies.n);
+	ok(str_is(cfg->admin.addr.text, "127.0.0.1:9989") && cfg->admin.grace_secs == 10 &&
+		   cfg->buffer_size == 16384 && cfg->relay_threads == 1024,
+	   "admin ip/port, graceSecs, bufferSizeBytes");
+	if (!ok(d.nwarn == 4 && strstr(d.warns[0], "t.yml:5:3: metricsIntervalSecs is ignored") &&
+			strstr(d.warns[1], "t.yml:37:7: maxWaiters is ignored") &&
+			strstr(d.warns[2], "t.yml:38:7: minConnections is ignored") &&
+			strstr(d.warns[3], "t.yml:55:11: minConnections is ignored"),
+		"metricsIntervalSecs, maxWaiters and minConnections warn where they are"))
+		for (size_t i = 0; i < d.nwarn; i++)
+			diag("warning: %s", d.warns[i]);
+	test_compat_edge(cfg);
+	p = proxy_by_label(cfg, "partners");
+	s = p ? p->servers.v : NULL;
+	ok(p && p->servers.n == 1 && str_is(s->addr.text, "127.0.0.1:7676") &&
+		   s->connect_timeout_ms == 10000 &&
+		   namerd_is(p, "http://namerd:4180", "partners", "/svc/partner-a", 30),
+	   "a router with one dstName keeps its label; ip defaults to 127.0.0.1");
+	ok(p && p->client.connect_timeout_ms == 400 && p->client.tls &&
+		   str_is(p->client.tls->name, "a.partner.example") &&
+		   p->failure_accrual.backoff_min_ms == 60000,
+	   "io.l5d.static client: the exact-prefix entry applies");
+out:
+	config_unref(cfg);
+	cfg_diag_clear(&d);
+}
+
+/* Prefix matching (reference §5.5): a real prefix matches at a label
+ * boundary, a longer "prefix" does not (the original panicked), and every
+ * field of every matching entry is merged in list order. */
+static const char compat_prefixes[] =
+	"routers:\n"
+	"  - label: r\n"
+	"    interpreter: {kind: io.l5d.namerd.http, baseUrl: 'http://127.0.0.1:4180/',\n"
+	"                  namespace: ns, periodSecs: 5}\n"
+	"    servers:\n"
+	"      - {port: 1, dstName: /svc/web}\n"
+	"      - {port: 2, dstName: /svc/webx}\n"
+	"      - {port: 3, dstName: /svc}\n"
+	"      - {port: 4, dstName: /other}\n"
+	"      - {port: 5, ip: '::1', dstName: /svc/web, maxConcurrency: 7}\n"
+	"    client:\n"
+	"      kind: io.l5d.static\n"
+	"      configs:\n"
+	"        - prefix: /svc\n"
+	"          connectTimeoutMs: 111\n"
+	"          failFast: {maxConsecutiveFailures: 7}\n"
+	"        - prefix: /svc/web/x\n"
+	"          connectTimeoutMs: 999\n"
+	"        - prefix: /svc/web\n"
+	"          tls: {dnsName: web.example}\n"
+	"          failFast: {failurePenaltySecs: 3}\n"
+	"        - prefix: /\n"
+	"          maxWaiters: 5\n";
+
+static bool client_is(const struct cfg_proxy *p, int64_t timeout, const char *tls_name,
+		      int64_t failures, int64_t penalty_ms)
+{
+	return p && p->client.connect_timeout_ms == timeout &&
+	       (tls_name ? p->client.tls && str_is(p->client.tls->name, tls_name)
+			 : !p->client.tls) &&
+	       p->failure_accrual.consecutive_failures == failures &&
+	       p->failure_accrual.backoff_min_ms == penalty_ms &&
+	       p->failure_accrual.backoff_max_ms == penalty_ms;
+}
+
+static void test_compat_prefixes(void)
+{
+	struct cfg_diag d;
+	struct config *cfg = load_compat(compat_prefixes, &d, "static client prefixes");
+	const struct cfg_proxy *web;
+
+	if (!cfg)
+		goto out;
+	web = proxy_by_label(cfg, "r:/svc/web");
+	ok(cfg->proxies.n == 4 && web && web->servers.n == 2 &&
+		   str_is(((struct cfg_server *)web->servers.v)[1].addr.text, "[::1]:5") &&
+		   web->max_connections == 100007,
+	   "two listeners of one dstName make one proxy (IPv6 ip bracketed, maxConcurrency "
+	   "summed)");
+	ok(client_is(web, 111, "web.example", 7, 3000),
+	   "/svc/web: /svc and /svc/web merge field by field; /svc/web/x does not match");
+	ok(client_is(proxy_by_label(cfg, "r:/svc/webx"), 111, NULL, 7, 60000),
+	   "/svc/webx: /svc matches, /svc/web does not (label boundary)");
+	ok(client_is(proxy_by_label(cfg, "r:/svc"), 111, NULL, 7, 60000),
+	   "/svc: the exact prefix matches");
+	ok(client_is(proxy_by_label(cfg, "r:/other"), 1000, NULL, 5, 60000),
+	   "/other: only / matches; defaults otherwise");
+	ok(d.nwarn == 1 && strstr(d.warns[0], "t.yml:23:11: maxWaiters is ignored"),
+	   "a static entry's maxWaiters warns");
+out:
+	config_unref(cfg);
+	cfg_diag_clear(&d);
+}
+
+static void test_compat_static_interpreter(void)
+{
+	static const char json[] =
+		"{\"routers\": [{\"label\": \"s\", \"interpreter\": {\"kind\": \"io.l5d.static\","
+		" \"addrs\": {\"/svc/a\": [{\"ip\": \"127.0.0.1\", \"port\": 9000, \"weight\": 3},"
+		" {\"ip\": \"::1\", \"port\": 9001}], \"/svc/c\": []}},"
+		" \"servers\": [{\"port\": 0, \"dstName\": \"/svc/a\"}, {\"port\": 0, \"dstName\":"
+		" \"/svc/b\"}], \"client\": {\"failFast\": {\"failurePenaltySecs\": 0}}}],"
+		" \"admin\": {\"ip\": \"::1\", \"port\": 0}}";
+	struct cfg_diag d;
+	struct config *cfg = load_compat(json, &d, "a JSON io.l5d.static interpreter");
+	const struct cfg_proxy *a, *b;
+	const struct cfg_endpoint *e;
+
+	if (!cfg)
+		goto out;
+	a = proxy_by_label(cfg, "s:/svc/a");
+	b = proxy_by_label(cfg, "s:/svc/b");
+	e = a ? a->endpoints.v : NULL;
+	ok(a && !a->namerd && a->has_endpoints && a->endpoints.n == 2 &&
+		   str_is(e[0].addr.text, "127.0.0.1:9000") && e[0].weight == 3.0 &&
+		   str_is(e[1].addr.text, "[::1]:9001") && e[1].weight == 1.0,
+	   "addrs of a dstName become its static endpoints");
+	ok(b && b->has_endpoints && b->endpoints.n == 0 && d.nwarn == 1 &&
+		   strstr(d.warns[0], "addrs has no entry for /svc/b"),
+	   "a dstName without addrs gets no endpoints, with a warning");
+	ok(a && a->failure_accrual.backoff_min_ms == 1 && str_is(cfg->admin.addr.text, "[::1]:0"),
+	   "failurePenaltySecs 0 is the shortest backoff; an IPv6 admin ip");
+out:
+	config_unref(cfg);
+	cfg_diag_clear(&d);
+}
+
+static char *dump_to_string(void (*dump)(FILE *))
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	dump(mem);
+	fclose(mem);
+	return text;
+}
+
+/* The linkerd-tcp 0.1.x keys are documented in their own sections: each as
+ * `key` in doc/configuration.md and as ".B key" in linkerd-tcp.yml(5). */
+static void test_compat_keys_documented(const char *doc, const char *man)
+{
+	char *keys = dump_to_string(config_dump_compat_keys);
+	unsigned n = 0, missing = 0;
+
+	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
+		char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
+		if (!strstr(doc, quoted)) {
+			diag("%s is not in doc/configuration.md", quoted);
+			missing++;
+		}
+		if (!strstr(man, man_entry)) {
+			diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
+			missing++;
+		}
+		free(quoted);
+		free(man_entry);
+	}
+	ok(n > 40 && missing == 0,
+	   "all %u linkerd-tcp 0.1.x keys are documented, in linkerd-tcp.yml(5) too", n);
+	free(keys);
+}
+
 /* Every key of the table appears in doc/configuration.md (as its dotted
  * path) and in the sample configuration (as "name:", commented or not). */
 static void test_keys_documented(void)
 {
-	char *doc = NULL, *sample = NULL, *keys = NULL, *man = NULL, *all = NULL;
+	char *doc = NULL, *sample = NULL, *keys = NULL, *man = NULL, *all = NULL, *compat = NULL;
 	size_t keylen = 0;
 	FILE *mem = open_memstream(&keys, &keylen);
 	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
@@ -276,7 +595,8 @@ static void test_keys_documented(void)
 		"read the configuration reference, the man page and the sample"))
 		goto out;
 	/* The man page documents each key as ".TP\n.B key\n": none of them stale. */
-	all = xasprintf("\n%s", keys);
+	compat = dump_to_string(config_dump_compat_keys);
+	all = xasprintf("\n%s%s", keys, compat);
 	for (const char *m = strstr(man, "\n.TP\n.B "); m; m = strstr(m + 1, "\n.TP\n.B ")) {
 		char *key = xasprintf("\n%.*s\n", (int)strcspn(m + 8, "\n"), m + 8);
 		if (!strstr(all, key)) {
@@ -313,7 +633,9 @@ static void test_keys_documented(void)
 	ok(n > 40 && missing == 0,
 	   "all %u configuration keys are documented, in linkerd-tcp.yml(5) and in the sample", n);
 	ok(unknown == 0, "linkerd-tcp.yml(5) documents no key that does not exist");
+	test_compat_keys_documented(doc, man);
 out:
+	free(compat);
 	free(man);
 	free(all);
 	free(manpath);
@@ -330,6 +652,9 @@ int main(void)
 	test_json_and_extensions();
 	test_refcount();
 	test_static_changes();
+	test_compat_example();
+	test_compat_prefixes();
+	test_compat_static_interpreter();
 	test_files();
 	test_keys_documented();
 	return tap_done();
