@@ -780,9 +780,9 @@ static const struct cfg_section *section_for(struct ctx *c, const struct cfg_key
 	kind = find_key(k->sub, "kind");
 	v = kind->def;
 	vn = map_get(c, map, "kind");
-	if (vn && (vn->type != YAML_SCALAR_NODE || scalar_is_null(vn)))
+	if (vn && vn->type != YAML_SCALAR_NODE)
 		return k->variants[0]; /* load_section reports it */
-	if (vn) {
+	if (vn && !scalar_is_null(vn)) {
 		v = (const char *)vn->data.scalar.value;
 		m = node_mark(vn);
 	}

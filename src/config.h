@@ -4,7 +4,9 @@
  * config_load() parses a file (or "-" for stdin) with libyaml, fills the
  * structs below from one key table per section, checks ranges and
  * cross-field rules, and reports every problem as "FILE:LINE:COL: message"
- * in a cfg_diag.  A loaded config is immutable and reference counted: the
+ * in a cfg_diag.  A linkerd-tcp 0.1.x file (a top-level "routers" key) is
+ * read with that schema's tables and converted into the same structs.
+ * A loaded config is immutable and reference counted: the
  * main thread owns one reference, each proxy runtime and each connection
  * that needs its settings hold another.  Reload builds a new snapshot and
  * swaps it only when loading succeeds.
