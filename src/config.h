@@ -5,11 +5,11 @@
  * structs below from one key table per section, checks ranges and
  * cross-field rules, and reports every problem as "FILE:LINE:COL: message"
  * in a cfg_diag.  A linkerd-tcp 0.1.x file (a top-level "routers" key) is
- * read with that schema's tables and converted into the same structs.
- * A loaded config is immutable and reference counted: the
- * main thread owns one reference, each proxy runtime and each connection
- * that needs its settings hold another.  Reload builds a new snapshot and
- * swaps it only when loading succeeds.
+ * read with that schema's tables and converted into the same structs.  A
+ * loaded config is immutable and reference counted: the main thread owns
+ * one reference, each proxy runtime and each connection that needs its
+ * settings hold another.  Reload builds a new snapshot and swaps it only
+ * when loading succeeds.
  */
 #ifndef LTCP_CONFIG_H
 #define LTCP_CONFIG_H

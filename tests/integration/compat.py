@@ -225,6 +225,16 @@ admin: {port: 0}
 """
 
 
+def who_is(port):
+    try:
+        c = connect(port)
+        line = read_line(c, 1.0)
+        c.close()
+        return line
+    except OSError:
+        return None
+
+
 def test_polling():
     n = namerd()
     a, b = IdBackend(name="a"), IdBackend(name="b")
@@ -238,22 +248,17 @@ def test_polling():
     s.close()
     n.set_bound("default", "/svc/poll", endpoint(b))
 
-    def on_b():
-        try:
-            c = connect(port)
-            line = read_line(c, 1.0)
-            c.close()
-            return line == b"b\n"
-        except OSError:
-            return False
-
-    t.ok(wait_until(on_b, 4.0, 0.05), "the next poll's endpoints are used")
+    t.ok(wait_until(lambda: who_is(port) == b"b\n", 4.0, 0.05), "the next poll's endpoints are used")
     n.set_neg("default", "/svc/poll")
     t.ok(d.wait_log(r"does not exist \(neg\)", timeout=4.0), "neg is applied, not kept as an error")
     closed, secs = closed_promptly(port, 3.0)
     t.ok(closed and secs < 0.5, "neg: new connections are closed at once (%.3f s), not held" % secs)
     t.ok(all(l.startswith("GET /api/1/resolve/default?path=%2Fsvc%2Fpoll HTTP/1.1") for l in n.request_lines()),
          "a trailing / on baseUrl does not double")
+    n.set_bound("default", "/svc/poll", endpoint(a))
+    t.ok(d.reload((POLL % n.url).replace("periodSecs: 1", "periodSecs: 2")),
+         "SIGHUP reloads a 0.1.x configuration")
+    t.ok(wait_until(lambda: who_is(port) == b"a\n", 6.0, 0.05), "after the reload, namerd's answer is used")
 
 
 test_example()
