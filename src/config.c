@@ -382,6 +382,7 @@ static const struct cfg_key top_keys[] = {
 	INT(struct config, relay_threads, "1024", 1, 100000, .flags = F_STATIC),
 	KEY(struct config, user, T_STR, .flags = F_STATIC),
 	KEY(struct config, group, T_STR, .flags = F_STATIC),
+	KEY(struct config, access_log, T_PATH),
 	{ 0 },
 };
 static const struct cfg_section top_sec = { "top level", top_keys, sizeof(struct config),

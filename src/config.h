@@ -144,6 +144,7 @@ struct config {
 	int64_t relay_threads;
 	char *user;
 	char *group;
+	char *access_log; /* NULL: connection lines go to the log at level info */
 
 	char *path; /* file name as given, "-" for stdin */
 	atomic_int refs;

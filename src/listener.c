@@ -106,7 +106,7 @@ struct starvation {
 	unsigned pauses;
 };
 
-#define STARVE_WARN_MS 10000
+#define STARVE_WARN_MS 60000
 
 static void starvation_begin(struct listener *l, struct starvation *st, int e)
 {

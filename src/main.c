@@ -150,6 +150,18 @@ static struct config *load_config(const char *path, bool to_log)
 	return cfg;
 }
 
+/* Opens (or reopens) the access log the configuration names, if any. */
+static int open_access_log(const struct config *cfg)
+{
+	char err[512];
+
+	if (log_access_open(cfg->access_log, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void reload(struct runtime *rt, const char *path)
 {
 	struct config *cfg;
@@ -170,6 +182,7 @@ static void reload(struct runtime *rt, const char *path)
 		config_unref(cfg);
 	}
 	runtime_note_reload(rt, rc == 0);
+	open_access_log(runtime_config(rt)); /* reopened on every SIGHUP, for log rotation */
 	daemon_notify(
 		"READY=1\nSTATUS=running %zu prox%s; %s", runtime_proxies(rt),
 		runtime_proxies(rt) == 1 ? "y" : "ies",
@@ -218,6 +231,11 @@ static struct runtime *start(struct config *cfg, struct admin **admin)
 	rt = runtime_bind(cfg);
 	if (!rt)
 		return NULL;
+	/* Opened before dropping privileges, like the listeners. */
+	if (open_access_log(cfg) < 0) {
+		runtime_free(rt);
+		return NULL;
+	}
 	if (privileges_drop(cfg->user, cfg->group, err, sizeof(err)) < 0) {
 		log_error("%s; refusing to run with the privileges it was started with", err);
 		runtime_free(rt);

@@ -466,8 +466,16 @@ static void check_warn(const char *msg, void *arg)
 
 static void check_error(struct check_ctx *x, const char *msg)
 {
-	push(&x->diag->msgs, &x->diag->n,
-	     xasprintf("%s:%u:%u: tls: %s", x->cfg->path, x->mark->line, x->mark->col, msg));
+	char *line = xasprintf("%s:%u:%u: tls: %s", x->cfg->path, x->mark->line, x->mark->col, msg);
+
+	/* Proxies made from one 0.1.x router share a client section: say it once. */
+	for (size_t i = 0; i < x->diag->n; i++)
+		if (strcmp(x->diag->msgs[i], line) == 0) {
+			free(line);
+			x->errors++;
+			return;
+		}
+	push(&x->diag->msgs, &x->diag->n, line);
 	x->errors++;
 }
 

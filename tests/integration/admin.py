@@ -256,10 +256,33 @@ def test_scrapes_do_not_disturb():
     t.ok(d.wait_log("reason=done", count=50), "no connection was dropped")
 
 
+def test_access_log():
+    b = EchoBackend()
+    t.cleanup(b.close)
+    tmp = tempfile.mkdtemp(prefix="ltcp-access-")
+    path = os.path.join(tmp, "access.log")
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="access_log: %s" % path))
+    reply, _ = exchange(d.port(), b"x" * 1234)
+    wait_until(lambda: os.path.exists(path) and "reason=done" in open(path).read(), 5)
+    with open(path) as f:
+        text = f.read()
+    t.ok(re.search(r"conn 1 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ proxy0 endpoint=%s from_client=1234 "
+                   r"to_client=1234 duration=\S+ reason=done" % re.escape(b.addr), text),
+         "access_log: the connection line is written to the file")
+    t.ok("from_client=1234" not in d.log(), "... and not to the main log")
+    os.rename(path, path + ".1")
+    d.reload()
+    exchange(d.port(), b"y" * 10)
+    t.ok(wait_until(lambda: os.path.exists(path) and "from_client=10 " in open(path).read(), 5),
+         "after rotation and SIGHUP new lines go to a fresh file")
+    with open(path + ".1") as f:
+        t.ok("from_client=10 " not in f.read(), "... not to the rotated one")
+
+
 import tempfile  # noqa: E402
 
 for fn in [test_promtool_and_counts, test_tls_failure_counted, test_ready_and_endpoints,
-           test_admin_reload_and_shutdown, test_scrapes_do_not_disturb]:
+           test_admin_reload_and_shutdown, test_scrapes_do_not_disturb, test_access_log]:
     try:
         fn()
     except Exception as e:
