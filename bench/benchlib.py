@@ -344,6 +344,13 @@ def established_to(port):
     return n
 
 
+def busy_seconds():
+    """CPU seconds the whole machine spent outside idle and iowait (/proc/stat)."""
+    f = open("/proc/stat").readline().split()[1:]
+    v = [int(x) for x in f]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK
+
+
 def version(argv, pattern=None):
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
@@ -379,6 +386,8 @@ class Bench:
         self.notes = {}  # (metric, peer) -> note shown instead of a number
         self.t0 = time.time()
         self.load0 = list(os.getloadavg())
+        self.busy0 = busy_seconds()
+        self.own0 = self.own_cpu()
         self.ltcp = None
         self.loadgen = None
 
@@ -406,6 +415,19 @@ class Bench:
         if peer:
             self.peer_procs.setdefault(peer, []).append(p)
         return p
+
+    def own_cpu(self):
+        """CPU seconds of this run: this process, its reaped children (load tools)
+        and every process group it started (peers, backends)."""
+        t = os.times()
+        return (t.user + t.system + t.children_user + t.children_system +
+                cpu_seconds([p.pgid for p in getattr(self, "procs", [])]))
+
+    def foreign_cpu(self):
+        """Share of the machine's CPU that other processes used since the start."""
+        wall = time.time() - self.t0
+        other = (busy_seconds() - self.busy0) - (self.own_cpu() - self.own0)
+        return max(0.0, other) / (wall * (os.cpu_count() or 1))
 
     def pgids(self, peer):
         return [p.pgid for p in self.peer_procs.get(peer, [])]
@@ -990,6 +1012,7 @@ key = {self.key}
             ports_base=self.base,
             loadavg_start=self.load0,
             loadavg_end=list(os.getloadavg()),
+            other_processes_cpu_share=round(self.foreign, 3),
         )
 
     def save(self, rows, targets, elapsed):
@@ -1122,6 +1145,7 @@ def main(argv=None):
                 if not p.alive():
                     log("--- %s:\n%s" % (p.name, p.tail()))
     finally:
+        b.foreign = b.foreign_cpu()  # before the peers stop: their CPU must still count
         b.cleanup()
     elapsed = time.time() - b.t0
     med = b.medians()
@@ -1144,10 +1168,10 @@ def main(argv=None):
     png = b.plot(rows, base) if b.cfg["plot"] else None
     log("")
     log("results: %s.json %s.csv%s" % (base, base, (" " + png) if png else ""))
-    log("elapsed: %.0f s; load average at start %.2f, at end %.2f on %d CPUs%s" % (
-        elapsed, b.load0[0], os.getloadavg()[0], os.cpu_count(),
-        " (other load on the machine: numbers are noisy)"
-        if max(b.load0[0], os.getloadavg()[0]) > 3.5 else ""))
+    log("elapsed: %.0f s; load average at start %.2f, at end %.2f; processes outside the bench"
+        " used %.0f %% of the %d CPUs%s" % (
+            elapsed, b.load0[0], os.getloadavg()[0], 100 * b.foreign, os.cpu_count(),
+            " (numbers are noisy)" if b.foreign > 0.05 else ""))
     if b.errors:
         log("%d error(s):" % len(b.errors))
         for e in b.errors:
