@@ -210,7 +210,7 @@ def _who_tls(port):
         s = tls_connect(port, "www.google.com", timeout=2)
         line = read_line(s, 2)
         s.close()
-        return line.decode()
+        return line.decode(errors="replace")
     except OSError:
         return ""
 

@@ -13,6 +13,7 @@ Every test script does:
     t.done()
 """
 
+import ctypes
 import hashlib
 import os
 import re
@@ -353,9 +354,16 @@ class Daemon:
         e.setdefault("LINKERD_TCP_LOG", "debug")
         e.update(env or {})
         self.logf = open(self.logpath, "wb")
+
+        def child_setup():
+            # The daemon dies with the test, even when the test itself is killed.
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if preexec_fn:
+                preexec_fn()
+
         self.proc = subprocess.Popen(
             [BIN, *args, self.path], stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=e,
-            preexec_fn=preexec_fn
+            preexec_fn=child_setup
         )
         self.rc = None
         _daemons.append(self)
