@@ -258,6 +258,7 @@ static void check_top(struct ctx *c, void *obj)
 
 static const char *const proxy_protocol_names[] = { "none", "v1", "v2", NULL };
 static const char *const namerd_mode_names[] = { "watch", "poll", NULL };
+static const char *const limit_policy_names[] = { "wait", "refuse", NULL };
 
 #define KEY(S, F, T, ...)                                                                          \
 	{                                                                                          \
@@ -362,6 +363,8 @@ static const struct cfg_key proxy_keys[] = {
 	    .seen_off = offsetof(struct cfg_proxy, has_endpoints)),
 	KEY(struct cfg_proxy, client, T_SECTION, .sub = &client_sec),
 	INT(struct cfg_proxy, max_connections, "0", 0, INT_MAX),
+	KEY(struct cfg_proxy, max_connections_policy, T_ENUM, .def = "wait",
+	    .enums = limit_policy_names),
 	KEY(struct cfg_proxy, failure_accrual, T_SECTION, .sub = &accrual_sec),
 	{ 0 },
 };

@@ -81,6 +81,7 @@ struct cfg_server {
 };
 
 enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
+enum limit_policy { LIMIT_WAIT, LIMIT_REFUSE };
 
 struct cfg_namerd {
 	struct cfg_mark mark;
@@ -126,7 +127,8 @@ struct cfg_proxy {
 	struct cfg_list endpoints; /* of struct cfg_endpoint */
 	bool has_endpoints;        /* the key was given (an empty list is valid) */
 	struct cfg_client client;
-	int64_t max_connections; /* 0: unbounded */
+	int64_t max_connections;    /* 0: unbounded */
+	int max_connections_policy; /* enum limit_policy: what happens at the limit */
 	struct cfg_accrual failure_accrual;
 };
 

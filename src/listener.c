@@ -139,6 +139,22 @@ static bool accept_error_is_resource(int e)
 	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
+/* At the limit with policy refuse: accept one connection and reset it. */
+static int refuse_one(struct listener *l)
+{
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (fd < 0) /* out of descriptors or such: do not spin */
+		return acceptor_pause(l, 100) ? 1 : -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	close(fd);
+	proxy_refused(l->proxy, l);
+	return 1;
+}
+
 /* One accept while holding a relay thread and an admission slot.
  * Returns 1 to accept again at once, 0 to wait for readiness, -1 to stop. */
 static int acceptor_once(struct listener *l, struct starvation *starved)
@@ -148,8 +164,14 @@ static int acceptor_once(struct listener *l, struct starvation *starved)
 	socklen_t len = sizeof(job.peer.ss);
 	int fd;
 
-	if (!proxy_admit(l->proxy, &l->cancel))
+	switch (proxy_admit(l->proxy, &l->cancel)) {
+	case ADMIT_CANCELLED:
 		return -1;
+	case ADMIT_REFUSE:
+		return refuse_one(l);
+	case ADMIT_OK:
+		break;
+	}
 	w = pool_reserve(l->pool, &l->cancel);
 	if (!w) {
 		proxy_leave(l->proxy);

@@ -41,6 +41,7 @@ struct proxy {
 	const struct cfg_proxy *pc;
 	struct tls_creds *client_tls;
 	unsigned admitted;
+	int64_t last_refusal_warning; /* now_ms() of the last over-limit warning */
 	struct server_stats *servers; /* list; entries are never removed */
 
 	/* Main thread only. */
@@ -53,8 +54,9 @@ struct proxy {
 const char *close_cause_name(enum close_cause c)
 {
 	static const char *const names[CLOSE_CAUSES] = {
-		"done",         "no_endpoints",   "not_resolved", "connect_failed", "client_tls",
-		"client_error", "endpoint_error", "idle_timeout", "lifetime",       "shutdown",
+		"done",       "no_endpoints", "not_resolved",   "connect_failed",
+		"client_tls", "client_error", "endpoint_error", "idle_timeout",
+		"lifetime",   "shutdown",     "over_limit",
 	};
 	return c < CLOSE_CAUSES ? names[c] : "?";
 }
@@ -419,19 +421,47 @@ struct namerd *proxy_namerd(struct proxy *p)
 	return p->namerd;
 }
 
-bool proxy_admit(struct proxy *p, const atomic_bool *cancel)
+static bool at_limit_locked(const struct proxy *p)
 {
-	bool ok;
+	return p->pc->max_connections > 0 && p->admitted >= (unsigned)p->pc->max_connections;
+}
+
+enum admit proxy_admit(struct proxy *p, const atomic_bool *cancel)
+{
+	enum admit r = ADMIT_OK;
 
 	pthread_mutex_lock(&p->lock);
-	while (p->pc->max_connections > 0 && p->admitted >= (unsigned)p->pc->max_connections &&
-	       !atomic_load(cancel))
+	if (at_limit_locked(p) && p->pc->max_connections_policy == LIMIT_REFUSE) {
+		r = ADMIT_REFUSE;
+		goto out;
+	}
+	while (at_limit_locked(p) && !atomic_load(cancel))
 		pthread_cond_wait(&p->admit_cond, &p->lock);
-	ok = !atomic_load(cancel);
-	if (ok)
+	if (atomic_load(cancel))
+		r = ADMIT_CANCELLED;
+	else
 		p->admitted++;
+out:
 	pthread_mutex_unlock(&p->lock);
-	return ok;
+	return r;
+}
+
+void proxy_refused(struct proxy *p, struct listener *l)
+{
+	struct server_stats *ss;
+	bool warn;
+	int64_t now = now_ms();
+
+	pthread_mutex_lock(&p->lock);
+	ss = server_stats_locked(p, listener_name(l));
+	warn = p->last_refusal_warning == 0 || now - p->last_refusal_warning >= 60000;
+	if (warn)
+		p->last_refusal_warning = now;
+	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_add_explicit(&ss->accepts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ss->closes[CLOSE_OVER_LIMIT], 1, memory_order_relaxed);
+	if (warn)
+		log_warn("%s: max_connections reached: refusing new connections", p->label);
 }
 
 void proxy_leave(struct proxy *p)

@@ -37,6 +37,7 @@ enum close_cause {
 	CLOSE_IDLE,           /* idle_timeout_secs */
 	CLOSE_LIFETIME,       /* connection_lifetime_secs */
 	CLOSE_SHUTDOWN,       /* cut at the end of the grace period */
+	CLOSE_OVER_LIMIT,     /* refused at once: max_connections reached (policy refuse) */
 	CLOSE_CAUSES
 };
 const char *close_cause_name(enum close_cause c);
@@ -95,8 +96,14 @@ bool proxy_ready(struct proxy *p);
  * from the main thread or while holding the runtime's read lock. */
 struct namerd *proxy_namerd(struct proxy *p);
 
-/* Acceptor side: wait for room under max_connections (false once cancelled). */
-bool proxy_admit(struct proxy *p, const atomic_bool *cancel);
+enum admit { ADMIT_OK, ADMIT_REFUSE, ADMIT_CANCELLED };
+/* Acceptor side: room under max_connections?  With policy wait it blocks
+ * until there is (ADMIT_OK) or the listener stops (ADMIT_CANCELLED); with
+ * policy refuse it answers ADMIT_REFUSE at the limit. */
+enum admit proxy_admit(struct proxy *p, const atomic_bool *cancel);
+/* Counts a connection refused at the limit on listener l (and warns, at
+ * most once a minute). */
+void proxy_refused(struct proxy *p, struct listener *l);
 /* Undo proxy_admit (accept failed) or end a connection (relay teardown). */
 void proxy_leave(struct proxy *p);
 /* Wakes acceptors blocked in proxy_admit so they recheck their cancel flag. */

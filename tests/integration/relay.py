@@ -181,6 +181,21 @@ def test_max_connections():
     t.eq(read_line(third, 5.0), b"b\n", "... and is served when one of the two ends")
     close_all(first[1:] + [third])
 
+    d2 = daemon(static_config(["127.0.0.1:0"], [b.addr], top="relay_threads: 16",
+                              extra_proxy="max_connections: 2\nmax_connections_policy: refuse"))
+    port = d2.port()
+    held = [connect(port) for _ in range(2)]
+    t.ok(all(read_line(s) == b"b\n" for s in held), "policy refuse: two clients are served")
+    start = time.monotonic()
+    closed, _ = closed_promptly(port, 3.0)
+    t.ok(closed and time.monotonic() - start < 1.0, "policy refuse: a third is refused at once")
+    t.ok(d2.wait_log("max_connections reached: refusing"), "... with a warning")
+    close_all(held)
+    time.sleep(0.2)
+    s = connect(port)
+    t.eq(read_line(s), b"b\n", "below the limit again, new clients are served")
+    s.close()
+
 
 def test_sigterm_drains():
     payload = random_bytes(8 * MiB, seed=5)
