@@ -995,8 +995,12 @@ key = {self.key}
             cpu=cpu, kernel=platform.release(),
             debian=open("/etc/debian_version").read().strip()
             if os.path.exists("/etc/debian_version") else "?",
-            git=subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                               capture_output=True, text=True).stdout.strip(),
+            tree_git=subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                    capture_output=True, text=True).stdout.strip(),
+            linkerd_tcp_bin=self.ltcp,
+            linkerd_tcp_bin_mtime=datetime.datetime.fromtimestamp(
+                os.path.getmtime(self.ltcp)).isoformat(timespec="seconds"),
+            linkerd_tcp_commit=os.environ.get("LTCP_COMMIT", ""),
             versions={
                 "linkerd-tcp": version([self.ltcp, "-V"]) + " (" + self.ltcp + ")",
                 "haproxy": version(["haproxy", "-v"], "version"),
@@ -1012,7 +1016,7 @@ key = {self.key}
             ports_base=self.base,
             loadavg_start=self.load0,
             loadavg_end=list(os.getloadavg()),
-            other_processes_cpu_share=round(self.foreign, 3),
+            other_processes_cpu_share=round(getattr(self, "foreign", 0.0), 3),
         )
 
     def save(self, rows, targets, elapsed):
@@ -1102,7 +1106,7 @@ def parse_args(argv):
         "Benchmark linkerd-tcp against HAProxy, nginx, socat and stunnel on loopback."))
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="fewer rounds, shorter measurements (~3 minutes)")
+                   help="fewer rounds, shorter measurements (~2.5 minutes)")
     g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                    help="every peer starts and one tiny measurement of each kind runs")
     ap.set_defaults(mode="full")
