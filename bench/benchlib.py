@@ -742,7 +742,7 @@ key = {self.key}
         accepts = (a1 - a0) if a0 is not None and a1 is not None else None
         self.sample(key, peer, float(m.group(1)), rep, requests=nreq, errors=nerr,
                     backend_accepts=accepts)
-        if nerr and close and nerr > nreq * 0.01 or nerr and not close:
+        if nerr and (not close or nerr > nreq * 0.01):
             self.note_err(key, peer, "%d errors of %d" % (nerr, nreq))
         if nb == 1 and peer != "direct" and nreq:
             self.sample(key + "_cpu", peer, 1e6 * cpu / nreq, rep)
@@ -858,8 +858,6 @@ key = {self.key}
         for rep in range(reps):
             if self.over_budget():
                 log("  time budget spent: skipping the rest of %s" % label)
-                for peer in peers:
-                    self.skipped.add((label, peer))
                 return
             order = peers[rep % len(peers):] + peers[:rep % len(peers)]
             for peer in order:
@@ -868,7 +866,6 @@ key = {self.key}
 
     def run_all(self):
         c = self.cfg
-        self.skipped = set()
         log("throughput (iperf3)")
         self.rounds(PLAIN_PEERS, lambda p, r: (self.t_tput(p, r, 1), self.t_tput(p, r, 8)),
                     "throughput")
@@ -894,8 +891,6 @@ key = {self.key}
                     self.note("idle%d" % n, peer, "skipped (time budget)")
                     continue
                 self.t_idle(peer, n)
-        for label, peer in self.skipped:
-            pass
 
     # ---- results
     def medians(self):
