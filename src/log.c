@@ -197,6 +197,11 @@ int log_access_open(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+bool log_access_wanted(void)
+{
+	return atomic_load_explicit(&access_fd, memory_order_relaxed) >= 0 || log_enabled(LL_INFO);
+}
+
 void log_access(const char *fmt, ...)
 {
 	int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);

@@ -34,6 +34,8 @@ void log_msg(enum log_level level, const char *fmt, ...) PRINTF(2, 3);
 /* One line per connection: to the access log file when one is open,
  * otherwise to the log at level info.  Any thread. */
 void log_access(const char *fmt, ...) PRINTF(1, 2);
+/* Whether log_access writes anywhere (lets callers skip formatting). */
+bool log_access_wanted(void);
 /* Opens the access log (or reopens it, for log rotation); NULL closes it.
  * Main thread only. */
 int log_access_open(const char *path, char *err, size_t errlen);

@@ -236,6 +236,7 @@ int net_listen(const struct netaddr *a, int backlog, char *err)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto fail;
+	net_tune(fd); /* accepted sockets inherit TCP_NODELAY and SO_KEEPALIVE */
 	if (a->ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;

@@ -42,7 +42,8 @@ bool netaddr_equal(const struct netaddr *a, const struct netaddr *b);
 uint16_t netaddr_port(const struct netaddr *a);
 int netaddr_local(int fd, struct netaddr *out) MUSTCHECK;
 
-/* A non-blocking listening socket (SO_REUSEADDR, close-on-exec). */
+/* A non-blocking listening socket (SO_REUSEADDR, close-on-exec); the
+ * sockets it accepts inherit TCP_NODELAY and SO_KEEPALIVE. */
 int net_listen(const struct netaddr *a, int backlog, char *err) MUSTCHECK;
 /* Starts a non-blocking connect; returns the fd (connecting or connected). */
 int net_connect_start(const struct netaddr *a, char *err) MUSTCHECK;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 /* Relay threads need little stack, but a TLS handshake (GnuTLS, nettle,
@@ -74,6 +75,24 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+#ifndef PR_FUTEX_HASH
+#define PR_FUTEX_HASH           78
+#define PR_FUTEX_HASH_SET_SLOTS 1
+#endif
+
+/* Since Linux 6.16 a threaded process gets a private futex hash sized by the
+ * CPU count; thousands of relay threads each waiting on their own condition
+ * variable would then share a few buckets and every wake-up walks a long
+ * chain.  Size it for the pool (older kernels say EINVAL: nothing to do). */
+static void size_futex_hash(unsigned threads)
+{
+	unsigned long slots = 16;
+
+	while (slots < threads && slots < 65536)
+		slots <<= 1;
+	(void)prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, slots, 0, 0);
+}
+
 struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_free state_free)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
@@ -106,6 +125,7 @@ struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_f
 		p->idle[n - 1 - i] = w;
 	}
 	p->nidle = n;
+	size_futex_hash(n);
 	for (unsigned i = 0; i < n; i++) {
 		rc = pthread_create(&p->workers[i].thread, &attr, worker_main, &p->workers[i]);
 		if (rc != 0) {
@@ -174,8 +194,9 @@ void pool_dispatch(struct pool *p, struct pool_worker *w, const void *job)
 	memcpy(w->job, job, p->job_size);
 	w->has_job = true;
 	p->busy++;
-	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&p->lock);
+	/* After unlocking: the woken thread does not block on the lock at once. */
+	pthread_cond_signal(&w->cond);
 }
 
 void pool_wake(struct pool *p)

@@ -22,9 +22,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_ATTEMPTS 101        /* client.retries is at most 100 */
-#define PIPE_CHUNK   (64 << 10) /* a default pipe's capacity */
-#define PIPE_IDLE_MS 1000       /* a quiet connection gives its pipes back */
+#define MAX_ATTEMPTS 101  /* client.retries is at most 100 */
+#define BURST_READS  8    /* full reads moved in a row before poll is asked again */
+#define PIPE_IDLE_MS 1000 /* a quiet connection gives its pipes back */
 
 static size_t relay_buffer_size = 16384;
 static int relay_stop_fd = -1;
@@ -48,7 +48,7 @@ struct side {
  * or the buffer until `to` takes them. */
 struct flow {
 	struct side *from, *to;
-	int pipe[2];
+	struct pipe pipe;
 	size_t inpipe;
 	char *buf;
 	size_t off, len;
@@ -69,6 +69,7 @@ struct conn {
 	struct netaddr src, dst; /* the client and the address it reached (PROXY aware) */
 	char endpoint_name[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
 	char reason[128];
+	bool reason_set;
 	enum close_cause cause;
 	int64_t connected_us; /* 0 until an endpoint is ready */
 	struct flow up;       /* client -> endpoint */
@@ -111,13 +112,24 @@ void relay_thread_state_free(void *state)
 	free(rt);
 }
 
+/* The client's address as text, formatted on first use only. */
+static const char *conn_peer(struct conn *c)
+{
+	if (!c->peer[0])
+		netaddr_format(&c->src, c->peer, sizeof(c->peer));
+	return c->peer;
+}
+
 PRINTF(3, 4) static void set_reason(struct conn *c, enum close_cause cause, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->reason[0])
+	if (c->reason_set)
 		return; /* the first cause is the one worth reporting */
+	c->reason_set = true;
 	c->cause = cause;
+	if (!log_access_wanted())
+		return; /* nobody will read it */
 	va_start(ap, fmt);
 	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
 	va_end(ap);
@@ -229,7 +241,11 @@ static bool wait_fd(int fd, short events, int64_t deadline_ms)
 static int send_proxy_header(struct conn *c, int version, int64_t deadline, char *err)
 {
 	uint8_t hdr[PROXYPROTO_MAX];
-	size_t len = proxyproto_build(version, &c->src, &c->dst, hdr, sizeof(hdr)), off = 0;
+	size_t len, off = 0;
+
+	if (c->dst.len == 0 && netaddr_local(c->client.fd, &c->dst) < 0)
+		memset(&c->dst, 0, sizeof(c->dst));
+	len = proxyproto_build(version, &c->src, &c->dst, hdr, sizeof(hdr));
 
 	if (len == 0) { /* no TCP client address to tell: the "unknown" forms */
 		static const uint8_t v2_local[16] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
@@ -362,7 +378,7 @@ static int accept_proxy_header(struct conn *c)
 	if (!info.local) {
 		c->src = info.src;
 		c->dst = info.dst;
-		netaddr_format(&c->src, c->peer, sizeof(c->peer));
+		c->peer[0] = '\0'; /* formatted again from src when needed */
 	}
 	return 0;
 }
@@ -392,7 +408,7 @@ static void flow_init(struct flow *f, struct side *from, struct side *to, char *
 	memset(f, 0, sizeof(*f));
 	f->from = from;
 	f->to = to;
-	f->pipe[0] = f->pipe[1] = -1;
+	f->pipe = PIPE_NONE;
 	f->buf = buf;
 }
 
@@ -418,7 +434,7 @@ static int flow_write(struct conn *c, struct flow *f)
 	ssize_t n;
 
 	if (f->inpipe > 0) {
-		n = splice(f->pipe[0], NULL, to->fd, NULL, f->inpipe,
+		n = splice(f->pipe.fd[0], NULL, to->fd, NULL, f->inpipe,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
 			f->inpipe -= (size_t)n;
@@ -443,19 +459,37 @@ static int flow_write(struct conn *c, struct flow *f)
 	return -1;
 }
 
-/* Reads what `from` has now into the pipe (when splicing) or the buffer. */
-static int flow_read(struct conn *c, struct flow *f)
+/* The copy buffer of a direction, made on first use: spliced connections
+ * never touch one, so idle plain connections cost no buffer memory. */
+static char *flow_buffer(struct conn *c, struct flow *f)
+{
+	int i = f == &c->up ? 0 : 1;
+
+	if (!f->buf) {
+		if (!c->rt->buf[i])
+			c->rt->buf[i] = xmalloc(relay_buffer_size);
+		f->buf = c->rt->buf[i];
+	}
+	return f->buf;
+}
+
+/* Reads what `from` has now into the pipe (when splicing) or the buffer;
+ * *full says the read filled all the room it had (more is likely waiting). */
+static int flow_read(struct conn *c, struct flow *f, bool *full)
 {
 	struct side *from = f->from;
 	ssize_t n;
 
-	if (c->splice && (f->pipe[0] >= 0 || pipes_get(f->pipe))) {
+	*full = false;
+	if (c->splice && (f->pipe.fd[0] >= 0 || pipes_get(&f->pipe))) {
 		c->holding_pipes = true;
-		n = splice(from->fd, NULL, f->pipe[1], NULL, PIPE_CHUNK,
+		n = splice(from->fd, NULL, f->pipe.fd[1], NULL, f->pipe.cap,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
 			f->inpipe = (size_t)n;
+		*full = n > 0 && (size_t)n == f->pipe.cap;
 	} else {
+		flow_buffer(c, f);
 		if (from->tls)
 			n = tls_read(from->tls, f->buf, relay_buffer_size);
 		else
@@ -464,6 +498,7 @@ static int flow_read(struct conn *c, struct flow *f)
 			f->off = 0;
 			f->len = (size_t)n;
 		}
+		*full = n > 0 && (size_t)n == relay_buffer_size;
 	}
 	if (n == 0)
 		f->eof = true;
@@ -522,11 +557,15 @@ static int flow_step(struct conn *c, struct flow *f, short rev_from, short rev_t
 		if ((rev_to & any) && flow_write(c, f) < 0)
 			return -1;
 	} else if (!f->eof && ((rev_from & any) || flow_ready(f))) {
-		if (flow_read(c, f) < 0)
-			return -1;
-		/* Write at once: usually the peer takes it all and no poll is needed. */
-		if (flow_pending(f) && flow_write(c, f) < 0)
-			return -1;
+		/* Read, then write at once: usually the peer takes it all and no poll
+		 * is needed; while reads come back full, go on without polling. */
+		bool full = true;
+		for (int i = 0; i < BURST_READS && full && !flow_pending(f) && !f->eof; i++) {
+			if (flow_read(c, f, &full) < 0)
+				return -1;
+			if (flow_pending(f) && flow_write(c, f) < 0)
+				return -1;
+		}
 	}
 	if (f->eof && !flow_pending(f) && flow_shutdown(c, f) < 0)
 		return -1;
@@ -536,10 +575,10 @@ static int flow_step(struct conn *c, struct flow *f, short rev_from, short rev_t
 static void release_idle_pipes(struct conn *c)
 {
 	if (!flow_pending(&c->up))
-		pipes_put(c->up.pipe);
+		pipes_put(&c->up.pipe);
 	if (!flow_pending(&c->down))
-		pipes_put(c->down.pipe);
-	c->holding_pipes = c->up.pipe[0] >= 0 || c->down.pipe[0] >= 0;
+		pipes_put(&c->down.pipe);
+	c->holding_pipes = c->up.pipe.fd[0] >= 0 || c->down.pipe.fd[0] >= 0;
 }
 
 /* Milliseconds poll may sleep before a timer is due; -1 for none.  Sets the
@@ -586,6 +625,9 @@ static void conn_copy(struct conn *c)
 	c->last_io_ms = now_ms();
 	c->client.want_read = c->endpoint.want_read = POLLIN;
 	c->client.want_write = c->endpoint.want_write = POLLOUT;
+	/* The client's first bytes are usually queued by now: take them without a poll. */
+	if (flow_step(c, &c->up, POLLIN, 0) < 0)
+		return;
 	while (!(c->up.shut && c->down.shut)) {
 		int timeout = copy_timeout(c, now_ms());
 		if (timeout == -2)
@@ -633,13 +675,6 @@ static struct relay_thread *thread_state(void **state)
 	return rt;
 }
 
-static void conn_buffers(struct conn *c)
-{
-	for (int i = 0; i < 2; i++)
-		if (!c->rt->buf[i])
-			c->rt->buf[i] = xmalloc(relay_buffer_size);
-}
-
 static void side_close(struct side *s)
 {
 	tls_conn_free(s->tls);
@@ -668,15 +703,17 @@ static void conn_close(struct conn *c)
 	struct server_stats *ss = job->ss;
 	int64_t end = now_us();
 	double secs = (double)(end - job->accept_us) / 1e6;
+	bool logging = log_access_wanted();
 	char tls[320];
 
-	tls_summary(c, tls, sizeof(tls));
+	if (logging)
+		tls_summary(c, tls, sizeof(tls)); /* before the sessions go */
 	if (flow_pending(&c->up))
-		pipes_discard(c->up.pipe);
+		pipes_discard(&c->up.pipe);
 	if (flow_pending(&c->down))
-		pipes_discard(c->down.pipe);
-	pipes_put(c->up.pipe);
-	pipes_put(c->down.pipe);
+		pipes_discard(&c->down.pipe);
+	pipes_put(&c->up.pipe);
+	pipes_put(&c->down.pipe);
 	side_close(&c->client);
 	side_close(&c->endpoint);
 	if (c->ep)
@@ -689,11 +726,13 @@ static void conn_close(struct conn *c)
 		histogram_observe(&st->connect_latency,
 				  (double)(c->connected_us - job->accept_us) / 1e6);
 	histogram_observe(&st->duration, secs);
-	log_access("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
-		   "duration=%.3fs%s reason=%s",
-		   (unsigned long long)c->id, c->peer, job->server, proxy_label(job->proxy),
-		   c->ep ? c->endpoint_name : "-", (unsigned long long)c->up.bytes,
-		   (unsigned long long)c->down.bytes, secs, tls, c->reason[0] ? c->reason : "?");
+	if (logging)
+		log_access("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
+			   "duration=%.3fs%s reason=%s",
+			   (unsigned long long)c->id, conn_peer(c), job->server,
+			   proxy_label(job->proxy), c->ep ? c->endpoint_name : "-",
+			   (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes, secs,
+			   tls, c->reason[0] ? c->reason : "?");
 	proxy_leave(job->proxy);
 	tls_creds_unref(job->server_tls);
 	tls_creds_unref(job->client_tls);
@@ -713,14 +752,10 @@ void relay_run(void *arg, void **state)
 		.endpoint = { .fd = -1, .name = "endpoint" },
 	};
 
-	netaddr_format(&job->peer, c.peer, sizeof(c.peer));
 	c.src = job->peer;
-	if (netaddr_local(c.client.fd, &c.dst) < 0)
-		memset(&c.dst, 0, sizeof(c.dst));
 	flow_init(&c.up, &c.client, &c.endpoint, NULL);
 	flow_init(&c.down, &c.endpoint, &c.client, NULL);
-	net_tune(c.client.fd);
-	log_debug("conn %llu accepted from %s on %s", (unsigned long long)c.id, c.peer,
+	log_debug("conn %llu accepted from %s on %s", (unsigned long long)c.id, conn_peer(&c),
 		  job->server);
 	if (job->sc->accept_proxy_protocol && accept_proxy_header(&c) < 0)
 		goto out;
@@ -729,10 +764,7 @@ void relay_run(void *arg, void **state)
 	if (conn_connect(&c) < 0)
 		goto out;
 	log_debug("conn %llu connected to %s", (unsigned long long)c.id, c.endpoint_name);
-	conn_buffers(&c);
 	c.splice = !c.client.tls && !c.endpoint.tls;
-	flow_init(&c.up, &c.client, &c.endpoint, c.rt->buf[0]);
-	flow_init(&c.down, &c.endpoint, &c.client, c.rt->buf[1]);
 	conn_copy(&c);
 out:
 	conn_close(&c);
