@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -21,10 +22,7 @@ t = Tap()
 MiB = 1 << 20
 
 
-def daemon(cfg, **kw):
-    d = Daemon(cfg, **kw).wait_ready()
-    t.cleanup(d.stop)
-    return d
+daemon = t.daemon
 
 
 def http(d, path, method="GET", timeout=10):
@@ -279,15 +277,12 @@ def test_access_log():
         t.ok("from_client=10 " not in f.read(), "... not to the rotated one")
 
 
-import tempfile  # noqa: E402
 
-for fn in [test_promtool_and_counts, test_tls_failure_counted, test_ready_and_endpoints,
-           test_admin_reload_and_shutdown, test_scrapes_do_not_disturb, test_access_log]:
-    try:
-        fn()
-    except Exception as e:
-        import traceback
-
-        t.ok(False, "%s raised %r" % (fn.__name__, e))
-        t.diag(traceback.format_exc())
-t.done()
+t.run(
+    test_promtool_and_counts,
+    test_tls_failure_counted,
+    test_ready_and_endpoints,
+    test_admin_reload_and_shutdown,
+    test_scrapes_do_not_disturb,
+    test_access_log,
+)

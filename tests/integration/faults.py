@@ -2,6 +2,7 @@
 answers changing while connections are open.  Every payload must arrive
 intact and the daemon must stay up."""
 
+import re
 import signal
 import threading
 import time
@@ -104,14 +105,8 @@ def test_sighup_storm():
     t.eq(d.stop(), 0, "and stops cleanly afterwards")
 
 
-import re  # noqa: E402
 
-for fn in [test_namerd_flapping, test_sighup_storm]:
-    try:
-        fn()
-    except Exception as e:
-        import traceback
-
-        t.ok(False, "%s raised %r" % (fn.__name__, e))
-        t.diag(traceback.format_exc())
-t.done()
+t.run(
+    test_namerd_flapping,
+    test_sighup_storm,
+)

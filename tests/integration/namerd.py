@@ -4,8 +4,10 @@ keep the last good endpoint set, recovery, startup, https and the request
 the client sends."""
 
 import os
+import re
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -16,10 +18,7 @@ t = Tap()
 NS, PATH = "default", "/svc/web"
 
 
-def daemon(cfg, **kw):
-    d = Daemon(cfg, **kw).wait_ready()
-    t.cleanup(d.stop)
-    return d
+daemon = t.daemon
 
 
 def backend(name):
@@ -299,27 +298,17 @@ def test_reload_switches():
     t.ok(d.wait_log("no longer listening|resolving") and d.alive(), "the daemon stayed up through both")
 
 
-import re  # noqa: E402  (used by the fault tests)
-import tempfile  # noqa: E402
 
-for fn, args in [
+t.run(
     (test_updates, ("poll", 1.5)),
     (test_updates, ("watch", 1.0)),
-    (test_weights, ()),
-    (test_neg_and_empty, ()),
+    test_weights,
+    test_neg_and_empty,
     (test_faults, ("watch",)),
     (test_faults, ("poll",)),
-    (test_silent_stream_recycled, ()),
-    (test_startup_wait, ()),
-    (test_readme_namerd, ()),
-    (test_https, ()),
-    (test_reload_switches, ()),
-]:
-    try:
-        fn(*args)
-    except Exception as e:
-        import traceback
-
-        t.ok(False, "%s%r raised %r" % (fn.__name__, args, e))
-        t.diag(traceback.format_exc())
-t.done()
+    test_silent_stream_recycled,
+    test_startup_wait,
+    test_readme_namerd,
+    test_https,
+    test_reload_switches,
+)

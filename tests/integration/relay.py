@@ -14,16 +14,10 @@ t = Tap()
 MiB = 1 << 20
 
 
-def daemon(cfg, **kw):
-    d = Daemon(cfg, **kw).wait_ready()
-    t.cleanup(d.stop)
-    return d
+daemon = t.daemon
 
 
-def backend(cls, *a, **kw):
-    b = cls(*a, **kw)
-    t.cleanup(b.close)
-    return b
+backend = t.backend
 
 
 def test_payload_each_way():
@@ -247,7 +241,7 @@ def test_sigterm_grace_expires():
     s.close()
 
 
-for fn in [
+t.run(
     test_payload_each_way,
     test_echo_interleaved,
     test_half_close,
@@ -259,12 +253,4 @@ for fn in [
     test_max_connections,
     test_sigterm_drains,
     test_sigterm_grace_expires,
-]:
-    try:
-        fn()
-    except Exception as e:  # report and continue with the next scenario
-        import traceback
-
-        t.ok(False, "%s raised %r" % (fn.__name__, e))
-        t.diag(traceback.format_exc())
-t.done()
+)

@@ -28,10 +28,7 @@ CA1 = CA(os.path.join(WORK, "ca1"), "Test CA One")
 CA2 = CA(os.path.join(WORK, "ca2"), "Test CA Two")
 
 
-def daemon(cfg, **kw):
-    d = Daemon(cfg, **kw).wait_ready()
-    t.cleanup(d.stop)
-    return d
+daemon = t.daemon
 
 
 # ---------------------------------------------------------------- TLS peers
@@ -429,14 +426,14 @@ def test_rotation():
     s.close()
 
 
-for fn in [test_readme_end_to_end, test_origination_refuses, test_sni_alpn_and_key_types, test_pkcs1_and_key_mode,
-           test_mutual_tls, test_client_certificate_to_endpoint, test_handshake_failures, test_slow_handshake_times_out,
-           test_rotation]:
-    try:
-        fn()
-    except Exception as e:
-        import traceback
-
-        t.ok(False, "%s raised %r" % (fn.__name__, e))
-        t.diag(traceback.format_exc())
-t.done()
+t.run(
+    test_readme_end_to_end,
+    test_origination_refuses,
+    test_sni_alpn_and_key_types,
+    test_pkcs1_and_key_mode,
+    test_mutual_tls,
+    test_client_certificate_to_endpoint,
+    test_handshake_failures,
+    test_slow_handshake_times_out,
+    test_rotation,
+)

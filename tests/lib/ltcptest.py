@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 BIN = os.environ.get("LTCP_BIN", "src/linkerd-tcp")
 SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:")
@@ -74,6 +75,30 @@ class Tap:
     def cleanup(self, fn):
         self._cleanups.append(fn)
         return fn
+
+    def daemon(self, cfg, **kw):
+        """A started daemon that is stopped when the script ends."""
+        d = Daemon(cfg, **kw).wait_ready()
+        self.cleanup(d.stop)
+        return d
+
+    def backend(self, cls, *args, **kw):
+        """A backend that is closed when the script ends."""
+        b = cls(*args, **kw)
+        self.cleanup(b.close)
+        return b
+
+    def run(self, *scenarios):
+        """Runs each scenario (a function, or a (function, args) pair) in turn; one that
+        raises counts as a failure and the next one still runs.  Then done()."""
+        for sc in scenarios:
+            fn, args = sc if isinstance(sc, tuple) else (sc, ())
+            try:
+                fn(*args)
+            except Exception as e:
+                self.ok(False, "%s%r raised %r" % (fn.__name__, args, e))
+                self.diag(traceback.format_exc())
+        self.done()
 
     def done(self):
         for fn in reversed(self._cleanups):
