@@ -60,7 +60,7 @@ struct flow {
 struct conn {
 	uint64_t id;
 	struct relay_job *job;
-	struct relay_thread *rt;
+	void **state; /* the pool's slot for this thread's struct relay_thread */
 	struct balancer *bal;
 	struct endpoint *ep;
 	struct side client, endpoint;
@@ -459,6 +459,19 @@ static int flow_write(struct conn *c, struct flow *f)
 	return -1;
 }
 
+/* The thread's private state, made on first use: a relay thread that only
+ * splices never calls malloc, so it never touches a malloc arena. */
+static struct relay_thread *thread_state(void **state)
+{
+	struct relay_thread *rt = *state;
+
+	if (!rt) {
+		rt = xcalloc(1, sizeof(*rt));
+		*state = rt;
+	}
+	return rt;
+}
+
 /* The copy buffer of a direction, made on first use: spliced connections
  * never touch one, so idle plain connections cost no buffer memory. */
 static char *flow_buffer(struct conn *c, struct flow *f)
@@ -466,9 +479,10 @@ static char *flow_buffer(struct conn *c, struct flow *f)
 	int i = f == &c->up ? 0 : 1;
 
 	if (!f->buf) {
-		if (!c->rt->buf[i])
-			c->rt->buf[i] = xmalloc(relay_buffer_size);
-		f->buf = c->rt->buf[i];
+		struct relay_thread *rt = thread_state(c->state);
+		if (!rt->buf[i])
+			rt->buf[i] = xmalloc(relay_buffer_size);
+		f->buf = rt->buf[i];
 	}
 	return f->buf;
 }
@@ -664,17 +678,6 @@ static void conn_copy(struct conn *c)
 
 /* ------------------------------------------------------------------ lifecycle */
 
-static struct relay_thread *thread_state(void **state)
-{
-	struct relay_thread *rt = *state;
-
-	if (!rt) {
-		rt = xcalloc(1, sizeof(*rt));
-		*state = rt;
-	}
-	return rt;
-}
-
 static void side_close(struct side *s)
 {
 	tls_conn_free(s->tls);
@@ -746,7 +749,7 @@ void relay_run(void *arg, void **state)
 	struct conn c = {
 		.id = atomic_fetch_add(&relay_next_id, 1) + 1,
 		.job = job,
-		.rt = thread_state(state),
+		.state = state,
 		.bal = proxy_balancer(job->proxy),
 		.client = { .fd = job->fd, .name = "client" },
 		.endpoint = { .fd = -1, .name = "endpoint" },
