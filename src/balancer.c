@@ -292,9 +292,11 @@ void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result
 		e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
 		e->failed++;
 		e->failures_in_row++;
-		if (e->failures_in_row >= b->params.consecutive_failures) {
+		int64_t now = now_ms();
+		/* Attempts that were under way when it was ejected do not eject it again. */
+		if (e->failures_in_row >= b->params.consecutive_failures && e->ejected_until <= now) {
 			int64_t ms = backoff_ms(&b->params, e->ejections);
-			e->ejected_until = now_ms() + ms;
+			e->ejected_until = now + ms;
 			e->ejections++;
 			/* After the backoff one more failure ejects it again. */
 			e->failures_in_row = b->params.consecutive_failures - 1;
