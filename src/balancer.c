@@ -294,7 +294,8 @@ void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result
 		e->failures_in_row++;
 		int64_t now = now_ms();
 		/* Attempts that were under way when it was ejected do not eject it again. */
-		if (e->failures_in_row >= b->params.consecutive_failures && e->ejected_until <= now) {
+		if (e->failures_in_row >= b->params.consecutive_failures &&
+		    e->ejected_until <= now) {
 			int64_t ms = backoff_ms(&b->params, e->ejections);
 			e->ejected_until = now + ms;
 			e->ejections++;
