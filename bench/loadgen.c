@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define IDLE_MAX_SECS 600 /* an idle holder never outlives this */
 
 static struct sockaddr_in target;
@@ -225,7 +225,8 @@ static void *tlsconn_worker(void *arg)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		s = tls_open(fd);
 		if (s) {
-			if (gnutls_record_send(s, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+			if (gnutls_record_send(s, req, sizeof(req) - 1) ==
+			    (ssize_t)(sizeof(req) - 1)) {
 				while ((n = gnutls_record_recv(s, buf, sizeof(buf))) > 0 ||
 				       n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
 					if (n <= 0)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #ifndef PR_FUTEX_HASH
-#define PR_FUTEX_HASH 78
+#define PR_FUTEX_HASH           78
 #define PR_FUTEX_HASH_SET_SLOTS 1
 #define PR_FUTEX_HASH_GET_SLOTS 2
 #endif

@@ -190,33 +190,14 @@ def test_admin_reload_and_shutdown():
 
     payload = random_bytes(4 * MiB, seed=31)
     s = connect(port, timeout=30)
-    got = []
     read_line(s)
-
-    def slow_writer():
-        for i in range(0, len(payload), 128 * 1024):
-            s.sendall(payload[i:i + 128 * 1024])
-            time.sleep(0.03)
-        s.shutdown(socket.SHUT_WR)
-
-    w = threading.Thread(target=slow_writer)
-    r = threading.Thread(target=lambda: got.append(recv_all(s, 30)))
-    w.start()
-    r.start()
+    transfer = SlowTransfer(s, payload)
     time.sleep(0.2)
     status, body, _ = http(d, "/shutdown", method="POST")
     t.eq(status, 202, "POST /shutdown answers 202")
     time.sleep(0.2)
-    try:
-        c = connect(port, 1.0)
-        refused = c.recv(1) == b""
-        c.close()
-    except OSError:
-        refused = True
-    t.ok(refused, "after POST /shutdown new connections are refused at once")
-    w.join(30)
-    r.join(30)
-    t.ok(got and got[0] == payload, "the transfer in flight finishes intact")
+    t.ok(refused_at_once(port), "after POST /shutdown new connections are refused at once")
+    t.ok(transfer.result() == payload, "the transfer in flight finishes intact")
     t.eq(d.wait(20), 0, "the process exits 0 after the drain")
     s.close()
 

@@ -197,31 +197,13 @@ def test_sigterm_drains():
     d = Daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 20")).wait_ready()
     port = d.port()
     s = connect(port, timeout=30)
-    got = []
-
-    def slow_writer():
-        for i in range(0, len(payload), 256 * 1024):
-            s.sendall(payload[i:i + 256 * 1024])
-            time.sleep(0.03)
-        s.shutdown(socket.SHUT_WR)
-
-    w = threading.Thread(target=slow_writer)
-    r = threading.Thread(target=lambda: got.append(recv_all(s, 30)))
-    w.start()
-    r.start()
+    transfer = SlowTransfer(s, payload, chunk=256 * 1024)
     time.sleep(0.3)
     d.signal(signal.SIGTERM)
     t.ok(d.wait_log("draining 1 connection"), "SIGTERM with a transfer in flight starts a drain")
-    try:
-        c = connect(port, 1.0)
-        refused = c.recv(1) == b""
-        c.close()
-    except OSError:
-        refused = True
-    t.ok(refused, "new connections are refused while draining")
-    w.join(30)
-    r.join(30)
-    t.ok(got and sha256(got[0]) == sha256(payload), "the in-flight 8 MiB transfer completes intact")
+    t.ok(refused_at_once(port), "new connections are refused while draining")
+    got = transfer.result()
+    t.ok(got is not None and sha256(got) == sha256(payload), "the in-flight 8 MiB transfer completes intact")
     t.eq(d.wait(15), 0, "the daemon exits 0 after the drain")
     s.close()
 

@@ -217,17 +217,12 @@ class EchoBackend(Backend):
         conn.shutdown(socket.SHUT_WR)
 
 
-class IdBackend(Backend):
+class IdBackend(EchoBackend):
     """Sends "<name>\\n" on connect, then echoes until EOF."""
 
     def handle(self, conn):
         conn.sendall(self.name.encode() + b"\n")
-        while True:
-            data = conn.recv(65536)
-            if not data:
-                break
-            conn.sendall(data)
-        conn.shutdown(socket.SHUT_WR)
+        super().handle(conn)
 
 
 class SourceSinkBackend(Backend):
@@ -338,6 +333,43 @@ def exchange(port, payload, timeout=60.0, shut=True):
     w.join(timeout)
     s.close()
     return reply, (err[0] if err else None)
+
+
+class SlowTransfer:
+    """Sends payload on s in chunks with pauses (then half-closes) while reading
+    the reply until EOF, in two threads; result() waits and returns the reply."""
+
+    def __init__(self, s, payload, chunk=128 * 1024, pause=0.03):
+        self.s, self.payload, self.chunk, self.pause = s, payload, chunk, pause
+        self.got = []
+        self.threads = [threading.Thread(target=self._write), threading.Thread(target=self._read)]
+        for th in self.threads:
+            th.start()
+
+    def _write(self):
+        for i in range(0, len(self.payload), self.chunk):
+            self.s.sendall(self.payload[i:i + self.chunk])
+            time.sleep(self.pause)
+        self.s.shutdown(socket.SHUT_WR)
+
+    def _read(self):
+        self.got.append(recv_all(self.s, 30))
+
+    def result(self, timeout=30):
+        for th in self.threads:
+            th.join(timeout)
+        return self.got[0] if self.got else None
+
+
+def refused_at_once(port):
+    """True when a new connection to port is refused or closed straight away."""
+    try:
+        c = connect(port, 1.0)
+        refused = c.recv(1) == b""
+        c.close()
+    except OSError:
+        refused = True
+    return refused
 
 
 def closed_promptly(port, within=2.0):
