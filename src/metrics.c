@@ -417,38 +417,45 @@ static void process_metrics(struct runtime *rt, struct mbuf *m)
 		   runtime_reloads(rt, false));
 }
 
+/* Every per-proxy family, in output order. */
+static const struct {
+	const char *name, *type, *help;
+	family_fn fn;
+} families[] = {
+	{ "linkerd_tcp_proxy_ready", "gauge",
+	  "1 when the proxy has an endpoint set (static, or namerd answered).", fam_ready },
+	{ "linkerd_tcp_accepts_total", "counter", "Connections accepted.", fam_accepts },
+	{ "linkerd_tcp_connections_active", "gauge", "Connections open now.", fam_active },
+	{ "linkerd_tcp_received_bytes_total", "counter",
+	  "Bytes received from clients and delivered to endpoints.", fam_from },
+	{ "linkerd_tcp_sent_bytes_total", "counter",
+	  "Bytes received from endpoints and delivered to clients.", fam_to },
+	{ "linkerd_tcp_closes_total", "counter",
+	  "Connections ended, by cause (done is a normal end).", fam_closes },
+	{ "linkerd_tcp_tls_handshake_failures_total", "counter",
+	  "Failed TLS handshakes with clients.", fam_tls },
+	{ "linkerd_tcp_endpoint_tls_handshake_failures_total", "counter",
+	  "Failed TLS handshakes with endpoints.", fam_endpoint_tls },
+	{ "linkerd_tcp_connect_latency_seconds", "histogram",
+	  "From accept until the endpoint connection (and its TLS handshake) is ready.",
+	  fam_latency },
+	{ "linkerd_tcp_connection_duration_seconds", "histogram",
+	  "From accept until the connection is closed.", fam_duration },
+	{ "linkerd_tcp_endpoints", "gauge", "Endpoints by state.", fam_ep_state },
+	{ "linkerd_tcp_endpoint_connections_active", "gauge", "Connections open to each endpoint.",
+	  fam_ep_active },
+	{ "linkerd_tcp_endpoint_weight", "gauge", "Each endpoint's weight.", fam_ep_weight },
+	{ "linkerd_tcp_endpoint_connects_total", "counter", "Connect attempts to each endpoint.",
+	  fam_ep_attempts },
+	{ "linkerd_tcp_connect_failures_total", "counter",
+	  "Failed connect attempts to each endpoint, by cause.", fam_ep_failures },
+	{ "linkerd_tcp_namerd_requests_total", "counter", "namerd answers and failures, by result.",
+	  fam_namerd },
+};
+
 void metrics_render(struct runtime *rt, struct mbuf *m)
 {
 	process_metrics(rt, m);
-	family(rt, m, "linkerd_tcp_proxy_ready", "gauge",
-	       "1 when the proxy has an endpoint set (static, or namerd answered).", fam_ready);
-	family(rt, m, "linkerd_tcp_accepts_total", "counter", "Connections accepted.", fam_accepts);
-	family(rt, m, "linkerd_tcp_connections_active", "gauge", "Connections open now.",
-	       fam_active);
-	family(rt, m, "linkerd_tcp_received_bytes_total", "counter",
-	       "Bytes received from clients and delivered to endpoints.", fam_from);
-	family(rt, m, "linkerd_tcp_sent_bytes_total", "counter",
-	       "Bytes received from endpoints and delivered to clients.", fam_to);
-	family(rt, m, "linkerd_tcp_closes_total", "counter",
-	       "Connections ended, by cause (done is a normal end).", fam_closes);
-	family(rt, m, "linkerd_tcp_tls_handshake_failures_total", "counter",
-	       "Failed TLS handshakes with clients.", fam_tls);
-	family(rt, m, "linkerd_tcp_endpoint_tls_handshake_failures_total", "counter",
-	       "Failed TLS handshakes with endpoints.", fam_endpoint_tls);
-	family(rt, m, "linkerd_tcp_connect_latency_seconds", "histogram",
-	       "From accept until the endpoint connection (and its TLS handshake) is ready.",
-	       fam_latency);
-	family(rt, m, "linkerd_tcp_connection_duration_seconds", "histogram",
-	       "From accept until the connection is closed.", fam_duration);
-	family(rt, m, "linkerd_tcp_endpoints", "gauge", "Endpoints by state.", fam_ep_state);
-	family(rt, m, "linkerd_tcp_endpoint_connections_active", "gauge",
-	       "Connections open to each endpoint.", fam_ep_active);
-	family(rt, m, "linkerd_tcp_endpoint_weight", "gauge", "Each endpoint's weight.",
-	       fam_ep_weight);
-	family(rt, m, "linkerd_tcp_endpoint_connects_total", "counter",
-	       "Connect attempts to each endpoint.", fam_ep_attempts);
-	family(rt, m, "linkerd_tcp_connect_failures_total", "counter",
-	       "Failed connect attempts to each endpoint, by cause.", fam_ep_failures);
-	family(rt, m, "linkerd_tcp_namerd_requests_total", "counter",
-	       "namerd answers and failures, by result.", fam_namerd);
+	for (size_t i = 0; i < ARRAY_SIZE(families); i++)
+		family(rt, m, families[i].name, families[i].type, families[i].help, families[i].fn);
 }
