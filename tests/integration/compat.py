@@ -11,7 +11,6 @@ import ssl
 import tempfile
 import time
 
-from fake_namerd import FakeNamerd
 from ltcptest import *
 from tlsgen import CA
 
@@ -38,10 +37,7 @@ def daemon(text):
     return d
 
 
-def namerd():
-    n = FakeNamerd().start()
-    t.cleanup(n.stop)
-    return n
+namerd = t.namerd
 
 
 def issue(name, dns, key_name, cert_name, **kw):
@@ -65,11 +61,7 @@ class TlsIdBackend(Backend):
         conn.settimeout(10)
         s = self.ctx.wrap_socket(conn, server_side=True)
         s.sendall(self.name.encode() + b"\n")
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            s.sendall(data)
+        echo_until_eof(s)
 
 
 class SilentBackend(Backend):

@@ -72,15 +72,7 @@ def stop_pid(pid, timeout=15):
     return wait_until(lambda: not alive(pid), timeout)
 
 
-def through(port, timeout=5):
-    """The backend name an IdBackend sends first, read through the proxy."""
-    try:
-        s = connect(port, timeout)
-    except OSError:
-        return b""
-    line = read_line(s, timeout)
-    s.close()
-    return line.strip()
+through = first_line
 
 
 pids = []

@@ -13,23 +13,12 @@ import tempfile
 from ltcptest import *
 
 t = Tap()
-BUILDDIR = os.environ.get("LTCP_BUILDDIR") or os.path.dirname(os.path.dirname(os.path.abspath(BIN)))
-MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")}
 
 if not shutil.which("start-stop-daemon", path=os.environ.get("PATH", "") + ":/sbin:/usr/sbin"):
     t.ok(True, "the init script # SKIP start-stop-daemon is not installed")
     t.done()
 
 
-def make(*args):
-    p = subprocess.run(["make", "-s", "--no-print-directory", "-C", BUILDDIR, *args], env=MAKE_ENV,
-                       capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def make_var(name):
-    rc, out, err = make("--eval=print-var-%: ; @echo $($*)", "print-var-" + name)
-    return out.strip() if rc == 0 else None
 
 
 tmp = tempfile.mkdtemp(prefix="ltcp-init-")
@@ -90,13 +79,7 @@ def running(pid):
 
 
 def through(timeout=2):
-    try:
-        s = connect(port, timeout)
-    except OSError:
-        return b""
-    line = read_line(s, timeout)
-    s.close()
-    return line.strip()
+    return first_line(port, timeout)
 
 
 def kill_left():

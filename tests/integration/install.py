@@ -14,20 +14,8 @@ import tempfile
 from ltcptest import *
 
 t = Tap()
-BUILDDIR = os.environ.get("LTCP_BUILDDIR") or os.path.dirname(os.path.dirname(os.path.abspath(BIN)))
-# A make started from this test must not inherit the jobserver of the make running the suite.
-MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")}
 
 
-def make(*args):
-    p = subprocess.run(["make", "-s", "--no-print-directory", "-C", BUILDDIR, *args], env=MAKE_ENV,
-                       capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def make_var(name):
-    rc, out, err = make("--eval=print-var-%: ; @echo $($*)", "print-var-" + name)
-    return out.strip() if rc == 0 else None
 
 
 def files_under(root):

@@ -22,15 +22,10 @@ daemon = t.daemon
 
 
 def backend(name):
-    b = IdBackend(name=name)
-    t.cleanup(b.close)
-    return b
+    return t.backend(IdBackend, name=name)
 
 
-def namerd():
-    n = FakeNamerd().start()
-    t.cleanup(n.stop)
-    return n
+namerd = t.namerd
 
 
 def namerd_config(n, mode="watch", extra="", top="", label="proxy0", path=PATH, client=""):
@@ -51,10 +46,7 @@ def namerd_config(n, mode="watch", extra="", top="", label="proxy0", path=PATH, 
 
 
 def who(port, timeout=3.0):
-    s = connect(port)
-    line = read_line(s, timeout).strip().decode()
-    s.close()
-    return line
+    return first_line(port, timeout).decode()
 
 
 def eventually(port, want, timeout):

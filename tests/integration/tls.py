@@ -104,11 +104,7 @@ class TlsBackend(Backend):
                 self.received.append(hashlib.sha256(got).hexdigest())
             return
         s.sendall(self.name.encode() + b"\n")
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            s.sendall(d)
+        echo_until_eof(s)
 
 
 def tls_connect(port, sni, ctx=None, timeout=5.0):

@@ -88,6 +88,14 @@ class Tap:
         self.cleanup(b.close)
         return b
 
+    def namerd(self, **kw):
+        """A started fake namerd that is stopped when the script ends."""
+        from fake_namerd import FakeNamerd
+
+        n = FakeNamerd(**kw).start()
+        self.cleanup(n.stop)
+        return n
+
     def run(self, *scenarios):
         """Runs each scenario (a function, or a (function, args) pair) in turn; one that
         raises counts as a failure and the next one still runs.  Then done()."""
@@ -205,15 +213,20 @@ class Backend:
                     pass
 
 
+def echo_until_eof(s):
+    """Echoes what s (a socket or TLS socket) receives until its peer's EOF."""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            return
+        s.sendall(data)
+
+
 class EchoBackend(Backend):
     """Echoes everything; half-closes its write side after the client's EOF."""
 
     def handle(self, conn):
-        while True:
-            data = conn.recv(65536)
-            if not data:
-                break
-            conn.sendall(data)
+        echo_until_eof(conn)
         conn.shutdown(socket.SHUT_WR)
 
 
@@ -359,6 +372,18 @@ class SlowTransfer:
         for th in self.threads:
             th.join(timeout)
         return self.got[0] if self.got else None
+
+
+def first_line(port, timeout=5.0):
+    """The first line a backend sends, read through the proxy on port (stripped,
+    bytes); b"" when the connection fails or closes first."""
+    try:
+        s = connect(port, timeout)
+    except OSError:
+        return b""
+    line = read_line(s, timeout)
+    s.close()
+    return line.strip()
 
 
 def refused_at_once(port):
@@ -524,6 +549,24 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)
+
+
+BUILDDIR = os.environ.get("LTCP_BUILDDIR") or os.path.dirname(os.path.dirname(os.path.abspath(BIN)))
+# A make started from a test must not inherit the jobserver of the make running the suite.
+MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")}
+
+
+def make(*args):
+    """Runs make in the build tree; (rc, stdout, stderr)."""
+    p = subprocess.run(["make", "-s", "--no-print-directory", "-C", BUILDDIR, *args], env=MAKE_ENV,
+                       capture_output=True, timeout=300)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def make_var(name):
+    """The value of a make variable of the build tree, or None."""
+    rc, out, err = make("--eval=print-var-%: ; @echo $($*)", "print-var-" + name)
+    return out.strip() if rc == 0 else None
 
 
 def run_cli(*args, stdin=None, env=None, timeout=10):

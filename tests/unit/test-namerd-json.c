@@ -357,11 +357,10 @@ static void test_failed(void)
 	bad("cause invalid UTF-8", "{\"type\":\"failed\",\"cause\":\"\xff\xfe\"}");
 }
 
-static void test_malformed(void)
+/* Documents that are not an Addr at all. */
+static void test_malformed_documents(void)
 {
 	static const char trunc[] = "{\"type\":\"bound\",\"addrs\":[{\"ip\":\"127.0.";
-	char *t;
-	size_t n, len;
 
 	bad("empty", "");
 	bad_len("NULL text", NULL, 0);
@@ -390,6 +389,22 @@ static void test_malformed(void)
 	bad("addrs null", "{\"type\":\"bound\",\"addrs\":null}");
 	bad("addrs an object", "{\"type\":\"bound\",\"addrs\":{\"ip\":\"10.0.0.1\",\"port\":80}}");
 	bad("addrs a string", "{\"type\":\"bound\",\"addrs\":\"10.0.0.1:80\"}");
+	bad("trailing garbage", "{\"type\":\"neg\"}x");
+	bad("trailing garbage after newline", "{\"type\":\"neg\"}\nx");
+	bad("two objects", "{\"type\":\"neg\"}{\"type\":\"neg\"}");
+	bad("two lines", "{\"type\":\"neg\"}\n{\"type\":\"neg\"}\n");
+	bad_len("NUL then garbage", "{\"type\":\"neg\"}\0x", 16);
+	bad_len("trailing NUL", "{\"type\":\"neg\"}\0", 15);
+	bad("trailing comma", "{\"type\":\"neg\",}");
+	bad("unterminated escape", "{\"type\":\"neg\\");
+	bad("bad escape", "{\"type\":\"n\\x\"}");
+	bad("invalid UTF-8 in meta", "{\"type\":\"neg\",\"meta\":{\"k\":\"\xc3\x28\"}}");
+	bad("TRUE is not JSON", "{\"type\":\"neg\",\"m\":TRUE}");
+}
+
+/* Addresses, ports, scopes and weights that must reject the whole answer. */
+static void test_malformed_addresses(void)
+{
 	bad("address a number", "{\"type\":\"bound\",\"addrs\":[1]}");
 	bad("address null", "{\"type\":\"bound\",\"addrs\":[null]}");
 	bad("address missing ip", "{\"type\":\"bound\",\"addrs\":[{\"port\":80,\"meta\":{}}]}");
@@ -434,17 +449,13 @@ static void test_malformed(void)
 	bad_ep("negative string weight", "10.0.0.1", "80", "{\"endpoint_addr_weight\":\"-2\"}");
 	bad_ep("overflowing string weight", "10.0.0.1", "80",
 	       "{\"endpoint_addr_weight\":\"1e999\"}");
-	bad("trailing garbage", "{\"type\":\"neg\"}x");
-	bad("trailing garbage after newline", "{\"type\":\"neg\"}\nx");
-	bad("two objects", "{\"type\":\"neg\"}{\"type\":\"neg\"}");
-	bad("two lines", "{\"type\":\"neg\"}\n{\"type\":\"neg\"}\n");
-	bad_len("NUL then garbage", "{\"type\":\"neg\"}\0x", 16);
-	bad_len("trailing NUL", "{\"type\":\"neg\"}\0", 15);
-	bad("trailing comma", "{\"type\":\"neg\",}");
-	bad("unterminated escape", "{\"type\":\"neg\\");
-	bad("bad escape", "{\"type\":\"n\\x\"}");
-	bad("invalid UTF-8 in meta", "{\"type\":\"neg\",\"meta\":{\"k\":\"\xc3\x28\"}}");
-	bad("TRUE is not JSON", "{\"type\":\"neg\",\"m\":TRUE}");
+}
+
+/* Deep nesting, alone and inside meta. */
+static void test_malformed_nesting(void)
+{
+	char *t;
+	size_t n, len;
 
 	/* 10000 levels of arrays, alone and inside meta. */
 	n = 10000;
@@ -618,7 +629,9 @@ int main(void)
 	test_weights();
 	test_meta();
 	test_failed();
-	test_malformed();
+	test_malformed_documents();
+	test_malformed_addresses();
+	test_malformed_nesting();
 	test_limits();
 	test_api();
 	test_threads();
