@@ -13,10 +13,14 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CFG_MAX_BYTES  (4u << 20)
-#define CFG_MAX_VISITS 200000u /* bounds alias expansion ("billion laughs") */
-#define MS_MAX         ((int64_t)INT_MAX)
-#define SECS_MAX       ((int64_t)INT_MAX / 1000)
+#define CFG_MAX_BYTES (4u << 20)
+/* Aliases may not multiply work ("billion laughs"): every node visited and
+ * every scalar byte read through them counts against these budgets. */
+#define CFG_MAX_VISITS   200000u
+#define CFG_MAX_EXPANDED (8u << 20)
+#define CFG_MAX_ERRORS   100u /* listed; the rest are counted */
+#define MS_MAX           ((int64_t)INT_MAX)
+#define SECS_MAX         ((int64_t)INT_MAX / 1000)
 
 enum cfg_type {
 	T_STR,
@@ -78,6 +82,7 @@ struct ctx {
 	yaml_document_t doc;
 	struct cfg_diag *diag;
 	unsigned visits;
+	size_t expanded; /* scalar bytes visited */
 	unsigned errors;
 };
 
@@ -104,10 +109,14 @@ PRINTF(3, 4) static void cfg_error(struct ctx *c, const struct cfg_mark *m, cons
 {
 	va_list ap;
 
+	c->errors++;
+	if (c->diag->n >= CFG_MAX_ERRORS) {
+		c->diag->more++;
+		return;
+	}
 	va_start(ap, fmt);
 	diag_push(&c->diag->msgs, &c->diag->n, diag_line(c, m, fmt, ap));
 	va_end(ap);
-	c->errors++;
 }
 
 PRINTF(3, 4) static void cfg_warn(struct ctx *c, const struct cfg_mark *m, const char *fmt, ...)
@@ -616,15 +625,36 @@ static void section_defaults(struct ctx *c, const struct cfg_section *sec, void 
 	}
 }
 
+/* A key given as null takes its default: a section all of its defaults. */
+static void value_default(struct ctx *c, const struct cfg_key *k, void *dst)
+{
+	if (k->type == T_SECTION) {
+		value_free(k, dst);
+		section_defaults(c, k->sub, dst);
+	} else if (k->type == T_OPTSECTION || k->def == NULL) {
+		value_free(k, dst);
+	}
+}
+
 /* ------------------------------------------------------------------ walk */
 
 static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec, void *obj);
 static void load_value(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, void *dst);
 
+static bool over_budget(const struct ctx *c)
+{
+	return c->visits > CFG_MAX_VISITS || c->expanded > CFG_MAX_EXPANDED;
+}
+
+/* Every walk goes through here, so the budgets see aliased nodes each time. */
 static yaml_node_t *node_at(struct ctx *c, int id)
 {
+	yaml_node_t *n = yaml_document_get_node(&c->doc, id);
+
 	c->visits++;
-	return yaml_document_get_node(&c->doc, id);
+	if (n && n->type == YAML_SCALAR_NODE)
+		c->expanded += n->data.scalar.length;
+	return over_budget(c) ? NULL : n;
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -658,8 +688,8 @@ static void load_strlist(struct ctx *c, const struct cfg_key *k, yaml_node_t *n,
 	}
 	size_t cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	l->v = xcalloc(cap, sizeof(char *));
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top && !over_budget(c); it++) {
 		yaml_node_t *item = node_at(c, *it);
 		struct cfg_mark im;
 		if (!item)
@@ -684,8 +714,8 @@ static void load_list(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, st
 	}
 	size_t cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	l->v = xcalloc(cap, k->sub->size);
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top && !over_budget(c); it++) {
 		yaml_node_t *item = node_at(c, *it);
 		void *obj = (char *)l->v + l->n * k->sub->size;
 		if (!item)
@@ -726,8 +756,8 @@ static void load_map(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, str
 	}
 	l->v = xcalloc((size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start),
 		       sub->size);
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+	     p < n->data.mapping.pairs.top && !over_budget(c); p++) {
 		yaml_node_t *kn = node_at(c, p->key), *vn = node_at(c, p->value);
 		char *obj = (char *)l->v + l->n * sub->size;
 		if (!kn || !vn)
@@ -758,8 +788,8 @@ static void load_map(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, str
 
 static yaml_node_t *map_get(struct ctx *c, yaml_node_t *map, const char *name)
 {
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top && !over_budget(c); p++) {
 		yaml_node_t *kn = node_at(c, p->key);
 		if (kn && kn->type == YAML_SCALAR_NODE &&
 		    strcmp((const char *)kn->data.scalar.value, name) == 0)
@@ -809,7 +839,7 @@ static void load_value(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, v
 
 	struct cfg_mark m = node_mark(n);
 
-	if (c->visits > CFG_MAX_VISITS)
+	if (over_budget(c))
 		return;
 	switch (k->type) {
 	case T_SECTION:
@@ -856,8 +886,8 @@ static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_secti
 			  node_kind(map));
 		return;
 	}
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top && !over_budget(c); p++) {
 		yaml_node_t *kn = node_at(c, p->key), *vn = node_at(c, p->value);
 		const struct cfg_key *k;
 		struct cfg_mark km;
@@ -886,14 +916,16 @@ static void load_section(struct ctx *c, yaml_node_t *map, const struct cfg_secti
 		if (scalar_is_null(vn)) {
 			if (k->flags & F_REQUIRED)
 				cfg_error(c, &km, "%s: a value is required", name);
-			else if (k->type == T_OPTSECTION || k->def == NULL)
-				value_free(k, (char *)obj + k->off);
+			else
+				value_default(c, k, (char *)obj + k->off);
 			continue;
 		}
 		load_value(c, k, vn, (char *)obj + k->off);
 		if (k->ignored)
 			cfg_warn(c, &km, "%s is ignored: %s", name, k->ignored);
 	}
+	if (over_budget(c))
+		return; /* reported once, at the end */
 	for (const struct cfg_key *k = sec->keys; k->name; k++)
 		if ((k->flags & F_REQUIRED) && !(seen & (1ull << (k - sec->keys))))
 			cfg_error(c, &m, "%s: missing required key '%s'", sec->name, k->name);
@@ -1588,7 +1620,7 @@ static void load_c01(struct ctx *c, yaml_node_t *root, struct config *cfg)
 
 	section_defaults(c, &c01_top_sec, &in);
 	load_section(c, root, &c01_top_sec, &in);
-	if (!c->errors && c->visits <= CFG_MAX_VISITS)
+	if (!c->errors && !over_budget(c))
 		convert_c01(c, &in, cfg);
 	section_free(&c01_top_sec, &in);
 }
@@ -1635,6 +1667,18 @@ static void report_yaml_error(struct ctx *c, const yaml_parser_t *p)
 		  p->context ? " " : "", p->context ? p->context : "");
 }
 
+/* Listed even past CFG_MAX_ERRORS: it explains why the walk stopped. */
+static void report_over_budget(struct ctx *c)
+{
+	struct cfg_mark m = { 1, 1 };
+
+	diag_push(&c->diag->msgs, &c->diag->n,
+		  xasprintf("%s:%u:%u: the document is too large once aliases are expanded "
+			    "(more than %u nodes or %u MiB of text); the walk stopped there",
+			    c->name, m.line, m.col, CFG_MAX_VISITS, CFG_MAX_EXPANDED >> 20));
+	c->errors++;
+}
+
 struct config *config_load_buffer(const char *name, const char *dir, const char *text, size_t len,
 				  struct cfg_diag *diag)
 {
@@ -1670,10 +1714,8 @@ struct config *config_load_buffer(const char *name, const char *dir, const char 
 	case SCHEMA_BOTH:
 		break;
 	}
-	if (c.visits > CFG_MAX_VISITS) {
-		struct cfg_mark m = { 1, 1 };
-		cfg_error(&c, &m, "the document is too large once aliases are expanded");
-	}
+	if (over_budget(&c))
+		report_over_budget(&c);
 	/* A second document in the same stream is almost certainly a mistake. */
 	yaml_document_t extra;
 	if (!c.errors && yaml_parser_load(&parser, &extra)) {

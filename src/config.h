@@ -152,10 +152,12 @@ struct config {
 	atomic_int refs;
 };
 
-/* Diagnostics collected while loading: every message, in order. */
+/* Diagnostics collected while loading, in order: the first errors, then how
+ * many more were found but not listed. */
 struct cfg_diag {
 	size_t n;
 	char **msgs;
+	size_t more;
 	size_t nwarn;
 	char **warns;
 };

@@ -144,8 +144,11 @@ static struct config *load_config(const char *path, bool to_log)
 		else
 			fprintf(stderr, "%s\n", diag.msgs[i]);
 	}
+	if (diag.more && to_log)
+		log_error("... and %zu more error(s) in the configuration", diag.more);
 	if (!cfg && !to_log)
-		fprintf(stderr, "linkerd-tcp: %zu error(s) in the configuration\n", diag.n);
+		fprintf(stderr, "linkerd-tcp: %zu error(s) in the configuration%s\n",
+			diag.n + diag.more, diag.more ? " (the first ones are listed)" : "");
 	cfg_diag_clear(&diag);
 	return cfg;
 }

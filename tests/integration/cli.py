@@ -4,10 +4,12 @@ logging levels, and the startup failures an operator meets first."""
 import glob
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 from ltcptest import *
 from tlsgen import CA
@@ -75,6 +77,29 @@ for path in bad:
         good = good and line.startswith("%s:%s: " % (path, pos)) and text in line
     if not t.ok(good, "%s: exit 2 with %d FILE:LINE:COL message(s)" % (os.path.basename(path), len(expects))):
         t.diag(err)
+# YAML aliases may not multiply work: a 2,000-key anchored proxy referenced 2,000 times once
+# produced 4 million errors and 284 MB; a 1 MB string referenced 3,000 times would be 3 GB.
+bombs = tempfile.mkdtemp(prefix="ltcp-bomb-")
+keys = ", ".join("k%d: %d" % (i, i) for i in range(2000))
+with open(os.path.join(bombs, "keys.yml"), "w") as f:
+    f.write("proxies:\n  - &a {%s}\n%s" % (keys, "  - *a\n" * 2000))
+with open(os.path.join(bombs, "text.yml"), "w") as f:
+    f.write('x: &s "%s"\nproxies:\n  - servers: [{addr: 127.0.0.1:1, tls: {private_key_path: k, '
+            'cert_paths: [%s]}}]\n    endpoints: [{addr: 127.0.0.1:2}]\n' % ("x" * 1000000, ", ".join(["*s"] * 3000)))
+for name in ["keys.yml", "text.yml"]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    rc, out, err = run_cli("-n", os.path.join(bombs, name), timeout=60)
+    took = time.monotonic() - start
+    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    lines = err.splitlines()
+    t.ok(rc == 2 and "too large once aliases are expanded" in err, "alias bomb %s: exit 2, named as such" % name)
+    t.ok(len(lines) <= 102 and len(err) < 64 * 1024,
+         "... at most 100 errors listed and a count of the rest (%d lines)" % len(lines))
+    t.ok(took < 5 and rss_mib < 400, "... in %.2f s with %.0f MiB at most" % (took, rss_mib))
+rc, out, err = run_cli("-n", os.path.join(CONFIGS, "good", "compat-0.1-empty-admin.yml"))
+t.ok(rc == 0 and out == "configuration OK\n", "a 0.1.x admin section holding only a comment loads (once SIGSEGV)")
+
 rc, out, err = run_cli("-n", "/nonexistent/linkerd-tcp.yml")
 t.ok(rc == 2 and "cannot read configuration: No such file or directory" in err,
      "a missing file: exit 2 with the reason")
