@@ -51,18 +51,20 @@ static int v1_addr(const char *s, size_t n, int family, uint16_t port, struct ne
 
 static int v1_parse(const uint8_t *buf, size_t len, struct proxyproto_info *info, const char **why)
 {
+	/* The CR of a 107-byte line (CRLF included) is its 106th byte. */
+	const size_t scan = MIN(len, (size_t)PROXYPROTO_V1_MAX - 1);
 	const char *line = (const char *)buf;
-	const char *end = memchr(line, '\r', MIN(len, (size_t)PROXYPROTO_V1_MAX));
+	const char *end = memchr(line, '\r', scan);
+	const char *lf = memchr(line, '\n', scan);
 	const char *tok[6];
 	size_t toklen[6], n = 0;
-
-	const char *lf = memchr(line, '\n', MIN(len, (size_t)PROXYPROTO_V1_MAX));
 
 	if (lf && (!end || lf < end))
 		return invalid(why, "v1 header: LF without CR");
 	if (!end)
-		return len >= PROXYPROTO_V1_MAX ? invalid(why, "v1 header longer than 107 bytes")
-						: 0;
+		return len >= PROXYPROTO_V1_MAX - 1
+			       ? invalid(why, "v1 header longer than 107 bytes")
+			       : 0;
 	if ((size_t)(end - line) + 1 >= len)
 		return 0; /* the \n is still to come */
 	if (end[1] != '\n')
@@ -124,6 +126,14 @@ static void v2_addr6(const uint8_t *a, const uint8_t *port, struct netaddr *out)
 	out->len = sizeof(*s6);
 }
 
+/* UNSPEC (0x00), or INET, INET6 or UNIX over STREAM or DGRAM. */
+static bool v2_family_known(unsigned fam)
+{
+	unsigned af = fam >> 4, proto = fam & 0x0f;
+
+	return fam == 0x00 || (af >= 1 && af <= 3 && proto >= 1 && proto <= 2);
+}
+
 static int v2_parse(const uint8_t *buf, size_t len, struct proxyproto_info *info, const char **why)
 {
 	if (len < 16)
@@ -152,7 +162,7 @@ static int v2_parse(const uint8_t *buf, size_t len, struct proxyproto_info *info
 		v2_addr6(a, a + 32, &info->src);
 		v2_addr6(a + 16, a + 34, &info->dst);
 		info->local = false;
-	} else if (cmd == 1 && fam != 0x00 && (fam >> 4) > 3) {
+	} else if (cmd == 1 && !v2_family_known(fam)) {
 		return invalid(why, "v2 header: unknown address family");
 	}
 	/* LOCAL, UNSPEC, UDP and UNIX sources carry no TCP client address. */

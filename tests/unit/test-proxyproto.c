@@ -69,6 +69,20 @@ static void test_v1(void)
 	memset(longline, '1', sizeof(longline));
 	memcpy(longline, "PROXY TCP4 ", 11);
 	ok(parse(longline, sizeof(longline), &info) == -1, "v1 rejects a line over 107 bytes");
+	/* 107 bytes with CRLF is the longest line; 108 is one too many. */
+	char line[PROXYPROTO_V1_MAX + 2];
+	const char *unk107 = "PROXY UNKNOWN ";
+	size_t pre = strlen(unk107);
+	memset(line, 'x', sizeof(line));
+	memcpy(line, unk107, pre);
+	memcpy(line + 105, "\r\n", 2);
+	ok(parse(line, 107, &info) == 107, "v1 takes a 107-byte line (CRLF included)");
+	memset(line, 'x', sizeof(line));
+	memcpy(line, unk107, pre);
+	memcpy(line + 106, "\r\n", 2);
+	ok(parse(line, 108, &info) == -1, "v1 rejects a 108-byte line");
+	ok(parse(line, 106, &info) == -1, "... as soon as 106 bytes hold no CR");
+	ok(parse(line, 105, &info) == 0, "... and 105 bytes without a CR still ask for more");
 }
 
 static void test_v2_and_build(void)
@@ -121,6 +135,21 @@ static void test_v2_and_build(void)
 	memcpy(shortv4, bad, 16);
 	memset(shortv4 + 16, 0, 4);
 	ok(parse((char *)shortv4, 20, &info) == -1, "v2 TCP4 with short addresses is rejected");
+	for (unsigned fam = 0; fam < 256; fam++) {
+		bool known = fam == 0x00 || fam == 0x11 || fam == 0x12 || fam == 0x21 ||
+			     fam == 0x22 || fam == 0x31 || fam == 0x32;
+		uint8_t h[16 + 216] = { 0 };
+		memcpy(h, bad, 16);
+		h[13] = (uint8_t)fam;
+		h[15] = 216;
+		if ((parse((char *)h, sizeof(h), &info) == -1) == known) {
+			ok(0, "v2 PROXY with family 0x%02x is %s", fam,
+			   known ? "taken" : "rejected");
+			break;
+		}
+		if (fam == 255)
+			ok(1, "v2 PROXY takes the 7 known families and rejects the 249 others");
+	}
 }
 
 int main(void)
