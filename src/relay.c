@@ -343,34 +343,44 @@ static int conn_connect(struct conn *c)
 	return -1;
 }
 
-/* Reads the PROXY header a load balancer in front sends, exactly: peeks
- * until a whole header is there, then consumes just that. */
+/* Reads the PROXY header a load balancer in front sends, exactly.  Bytes that
+ * hold no whole header yet are all header: they are consumed into buf, so the
+ * next poll waits for new bytes (a peeked byte keeps POLLIN true forever).
+ * Only the bytes after buf are peeked, and of those only the header's own
+ * are consumed: what follows it is the client's data. */
 static int accept_proxy_header(struct conn *c)
 {
 	int64_t deadline = c->job->accept_us / 1000 + c->job->sc->connect_timeout_ms;
 	uint8_t buf[PROXYPROTO_MAX];
 	struct proxyproto_info info;
 	const char *why = "";
+	size_t have = 0;
+	int len;
 
 	for (;;) {
-		ssize_t n = recv(c->client.fd, buf, sizeof(buf), MSG_PEEK);
-		int len = n > 0 ? proxyproto_parse(buf, (size_t)n, &info, &why) : 0;
-		if (len < 0) {
-			set_reason(c, CLOSE_CLIENT_ERROR, "bad PROXY header: %s", why);
-			return -1;
-		}
-		if (len > 0) {
-			if (recv(c->client.fd, buf, (size_t)len, 0) != len) {
-				set_reason(c, CLOSE_CLIENT_ERROR, "PROXY header: short read");
-				return -1;
-			}
-			break;
-		}
+		ssize_t n = recv(c->client.fd, buf + have, sizeof(buf) - have, MSG_PEEK);
 		if (n == 0 || (n < 0 && !io_would_block())) {
 			set_reason(c, CLOSE_CLIENT_ERROR, "client left before its PROXY header");
 			return -1;
 		}
-		if ((size_t)n == sizeof(buf) || !wait_fd(c->client.fd, POLLIN, deadline)) {
+		len = n > 0 ? proxyproto_parse(buf, have + (size_t)n, &info, &why) : 0;
+		if (len < 0) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "bad PROXY header: %s", why);
+			return -1;
+		}
+		if (len > 0 && (size_t)len <= have) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "bad PROXY header: %s", "inconsistent");
+			return -1;
+		}
+		size_t take = len > 0 ? (size_t)len - have : (size_t)MAX(n, 0);
+		if (take > 0 && recv(c->client.fd, buf + have, take, 0) != (ssize_t)take) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "PROXY header: short read");
+			return -1;
+		}
+		have += take;
+		if (len > 0)
+			break;
+		if (have == sizeof(buf) || !wait_fd(c->client.fd, POLLIN, deadline)) {
 			set_reason(c, CLOSE_CLIENT_ERROR, "no complete PROXY header in time");
 			return -1;
 		}

@@ -163,6 +163,43 @@ def test_proxy_protocol():
     t.ok(d.wait_log("bad PROXY header: v1 header: bad address"), "the bad header is logged with its reason")
 
 
+def test_partial_proxy_header():
+    """A header that never completes costs no CPU: the daemon waits in poll for new bytes
+    (it once spun on the peeked ones until connect_timeout_ms) and closes at the deadline."""
+    b = backend(EchoBackend)
+    d = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]),
+                           ["accept_proxy_protocol: true", "connect_timeout_ms: 3000"]))
+    port = d.port()
+    silent = connect(port, timeout=10)
+    silent.sendall(b"PROXY TCP4 1.2.3.4")
+    start = time.monotonic()
+    cpu0 = d.cpu_seconds()
+    time.sleep(2)  # the measurement window: the header waits, nothing else happens
+    cpu = d.cpu_seconds() - cpu0
+    t.ok(cpu < 0.1, "a silent client with half a PROXY header costs %.3f s of CPU in 2 s" % cpu)
+    try:
+        got = recv_all(silent, 10)
+    except ConnectionResetError:
+        got = b""
+    took = time.monotonic() - start
+    t.ok(got == b"" and 2.5 < took < 6, "... and is closed at connect_timeout_ms (after %.1f s)" % took)
+    silent.close()
+    t.ok(d.wait_log("no complete PROXY header in time"), "... logged with its reason")
+    leaver = connect(port)
+    leaver.sendall(b"PROXY TCP4 1.2.3.4")
+    leaver.shutdown(socket.SHUT_WR)
+    start = time.monotonic()
+    got = recv_all(leaver, 10)
+    took = time.monotonic() - start
+    t.ok(got == b"" and took < 1.5, "a client that leaves after half a header is closed at once (%.2f s)" % took)
+    leaver.close()
+    t.ok(d.wait_log("client left before its PROXY header"), "... logged with its reason")
+    t.ok(wait_until(lambda: closes(d, "client_error") == 2, 3), "... both counted as closes_total{cause=client_error}")
+    t.eq(b.accepted, 0, "no endpoint was contacted for either")
+    reply, err = exchange(port, b"PROXY UNKNOWN\r\nstill serving")
+    t.eq(reply, b"still serving", "a whole header afterwards is served")
+
+
 def test_many_connections():
     n = 2000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -305,6 +342,7 @@ t.run(
     test_idle_timeout,
     test_lifetime,
     test_proxy_protocol,
+    test_partial_proxy_header,
     test_many_connections,
     test_fd_exhaustion,
     test_faulty_endpoints,
