@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@ int log_current_level = LL_INFO;
 static bool log_syslog;
 /* While detached but not yet started, messages up to this level also go to
  * stderr, so the operator who ran `linkerd-tcp -d` sees why it failed. */
-static int log_stderr_copy = -1;
+static atomic_int log_stderr_copy = -1;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug", "trace" };
 static const char *const level_tags[] = { "ERROR", "WARN ", "INFO ", "DEBUG", "TRACE" };
@@ -38,7 +39,7 @@ void log_use_syslog(bool on)
 
 void log_copy_to_stderr(int max_level)
 {
-	log_stderr_copy = max_level;
+	atomic_store_explicit(&log_stderr_copy, max_level, memory_order_relaxed);
 }
 
 static int level_from_word(const char *w, size_t n)
@@ -148,7 +149,7 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		vsnprintf(buf, sizeof(buf), fmt, copy);
 		va_end(copy);
 		syslog(level_prio[level], "%s", buf);
-		if ((int)level <= log_stderr_copy)
+		if ((int)level <= atomic_load_explicit(&log_stderr_copy, memory_order_relaxed))
 			write_stderr(level, fmt, ap);
 		errno = saved;
 		return;
@@ -166,34 +167,67 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The access log's descriptor; a reopen dup2()s the new file onto it, so a
- * relay thread writing at that moment never sees a closed or reused fd. */
+/* The access log is written through one descriptor number, access_slot,
+ * for the life of the process: a reopen dup3()s the new file onto it and
+ * turning the log off dup3()s /dev/null onto it, so a relay thread that
+ * loaded access_fd just before never writes to a closed or reused fd.
+ * access_fd is the slot while the log is on, -1 while it is off. */
 static atomic_int access_fd = -1;
+static int access_slot = -1; /* main thread only */
 
-int log_access_open(const char *path, char *err, size_t errlen)
+/* Opens path for appending: a regular file, never through a symlink, and
+ * without blocking on a FIFO. */
+static int access_file_open(const char *path, char *err, size_t errlen)
 {
-	int fd, cur = atomic_load(&access_fd);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+		      0640);
+	struct stat st;
 
-	if (!path) {
-		if (cur >= 0 && atomic_compare_exchange_strong(&access_fd, &cur, -1))
-			close(cur);
-		return 0;
-	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+		/* ENXIO: a FIFO without a reader (O_NONBLOCK). */
+		snprintf(err, errlen, "access log %s: %s", path,
+			 errno == ELOOP   ? "is a symbolic link (refused)"
+			 : errno == ENXIO ? "not a regular file"
+					  : strerror(errno));
 		return -1;
 	}
-	if (cur < 0) {
-		atomic_store(&access_fd, fd);
-		return 0;
-	}
-	if (dup3(fd, cur, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "access log %s: not a regular file", path);
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+/* Puts fd (closed here) into the slot; -1 with err on failure. */
+static int access_slot_fill(int fd, const char *what, char *err, size_t errlen)
+{
+	if (access_slot < 0) {
+		access_slot = fd;
+		return 0;
+	}
+	int rc = dup3(fd, access_slot, O_CLOEXEC);
+	if (rc < 0)
+		snprintf(err, errlen, "access log %s: %s", what, strerror(errno));
 	close(fd);
+	return rc;
+}
+
+int log_access_open(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!path) {
+		if (atomic_load(&access_fd) < 0)
+			return 0;
+		atomic_store(&access_fd, -1);
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		return fd < 0 ? 0 : access_slot_fill(fd, "/dev/null", err, errlen);
+	}
+	fd = access_file_open(path, err, errlen);
+	if (fd < 0 || access_slot_fill(fd, path, err, errlen) < 0)
+		return -1;
+	atomic_store(&access_fd, access_slot);
 	return 0;
 }
 

@@ -242,7 +242,7 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 	if (open_listeners(pc, NULL, 0, &p->ls, err, errlen) < 0) {
 		free(specs);
 		free_tls(server_tls, pc->servers.n, NULL);
-		proxy_unref(p);
+		proxy_unref(p); /* nothing started: no listener, no namerd thread */
 		return NULL;
 	}
 	p->nls = pc->servers.n;
@@ -298,7 +298,10 @@ void proxy_unref(struct proxy *p)
 {
 	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	proxy_stop(p);
+	/* The last reference may be a relay thread's: stopping (joining threads,
+	 * closing listeners) is the main thread's job, done before it let go. */
+	if (p->nls || p->namerd)
+		fatal("%s: proxy freed while it still accepts (not stopped)", p->label);
 	proxy_abort_reload(p);
 	balancer_free(p->bal);
 	tls_creds_unref(p->client_tls);

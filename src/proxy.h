@@ -69,9 +69,11 @@ struct proxy;
  * be resolved.  Nothing accepts until proxy_start. */
 struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errlen);
 void proxy_start(struct proxy *p, struct pool *pool);
-/* Stops accepting on every listener (closes them); connections go on. */
+/* Stops accepting on every listener (closes them) and the namerd thread;
+ * connections go on.  Main thread only, before it drops its reference. */
 void proxy_stop(struct proxy *p);
 struct proxy *proxy_ref(struct proxy *p);
+/* Any thread; the last reference frees the proxy, which must be stopped. */
 void proxy_unref(struct proxy *p);
 
 /* Reload, in two steps: prepare binds new listeners and resolves

@@ -213,6 +213,8 @@ fail:
 			continue;
 		if (find_proxy(rt->proxies, rt->n, proxy_label(next[i])))
 			proxy_abort_reload(next[i]);
+		else
+			proxy_stop(next[i]); /* new: close the listeners it bound */
 		proxy_unref(next[i]);
 	}
 	free(next);

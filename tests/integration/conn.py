@@ -7,6 +7,7 @@ import re
 import resource
 import socket
 import struct
+import tempfile
 import threading
 import time
 import urllib.request
@@ -200,6 +201,49 @@ def test_partial_proxy_header():
     t.eq(reply, b"still serving", "a whole header afterwards is served")
 
 
+def test_access_log_off_and_on():
+    """Turning access_log off by a reload keeps its descriptor number (pointed at /dev/null),
+    so a relay thread writing at that moment never reaches a file opened meanwhile; turning it
+    on again reuses that number. A symlink or a FIFO is refused."""
+    b = backend(EchoBackend)
+    tmp = tempfile.mkdtemp(prefix="ltcp-access-")
+    path = os.path.join(tmp, "access.log")
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="access_log: %s" % path))
+    exchange(d.port(), b"a" * 11)
+    t.ok(wait_until(lambda: "from_client=11 " in open(path).read(), 5), "access_log on: the line is in the file")
+    fd_before = access_fd(d, path)
+    d.write_config(open(d.path).read().replace("access_log: %s\n" % path, ""))
+    d.reload()
+    t.ok(os.readlink("/proc/%d/fd/%d" % (d.proc.pid, fd_before)) == "/dev/null",
+         "access_log removed: its descriptor now points at /dev/null (not closed, never reused)")
+    for i in range(5):
+        exchange(d.port(), b"b" * (20 + i))
+    t.ok(d.wait_log(r"from_client=24 "), "... the lines go to the main log")
+    t.ok("from_client=2" not in open(path).read(), "... and none reaches the file")
+    d.write_config(open(d.path).read().replace("proxies:", "access_log: %s\nproxies:" % path, 1))
+    d.reload()
+    exchange(d.port(), b"c" * 33)
+    t.ok(wait_until(lambda: "from_client=33 " in open(path).read(), 5), "access_log on again: lines in the file")
+    t.eq(access_fd(d, path), fd_before, "... through the same descriptor number")
+    os.symlink(path, os.path.join(tmp, "link.log"))
+    os.mkfifo(os.path.join(tmp, "fifo.log"))
+    for name, why in [("link.log", "is a symbolic link"), ("fifo.log", "not a regular file")]:
+        bad = Daemon(static_config(["127.0.0.1:0"], [b.addr], top="access_log: %s" % os.path.join(tmp, name)))
+        rc = bad.wait(10)
+        t.ok(rc == 1 and why in bad.log(), "access_log that %s: exit 1 with the reason" % why)
+    t.ok(open(path).read().count("reason=done") == 2, "the file behind the link is left as it was")
+
+
+def access_fd(d, path):
+    for fd in os.listdir("/proc/%d/fd" % d.proc.pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (d.proc.pid, fd)) == path:
+                return int(fd)
+        except OSError:
+            pass
+    return None
+
+
 def test_many_connections():
     n = 2000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -343,6 +387,7 @@ t.run(
     test_lifetime,
     test_proxy_protocol,
     test_partial_proxy_header,
+    test_access_log_off_and_on,
     test_many_connections,
     test_fd_exhaustion,
     test_faulty_endpoints,
