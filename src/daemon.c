@@ -55,60 +55,107 @@ static long read_pid(int fd)
 	return pid > 0 && (*end == '\n' || *end == '\0') ? pid : 0;
 }
 
+/* Explains why the pidfile at path could not be opened (errno e). */
+static void open_error(const char *path, int e, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (e == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		snprintf(err, errlen, "refusing the pidfile %s: it is a symbolic link", path);
+	else
+		snprintf(err, errlen, "cannot open the pidfile %s: %s", path, strerror(e));
+}
+
+/* Explains why the pidfile open on fd could not be locked (errno e). */
+static void lock_error(int fd, const char *path, int e, char *err, size_t errlen)
+{
+	long pid = read_pid(fd);
+
+	if (e == EWOULDBLOCK && pid)
+		snprintf(err, errlen, "linkerd-tcp is already running as pid %ld (pidfile %s)", pid,
+			 path);
+	else if (e == EWOULDBLOCK)
+		snprintf(err, errlen, "another linkerd-tcp is starting with the pidfile %s", path);
+	else
+		snprintf(err, errlen, "cannot lock the pidfile %s: %s", path, strerror(e));
+}
+
+/* Only a regular file with a single link may be truncated: anything else
+ * (a device, a FIFO, a hard link to some other file) is not ours to
+ * overwrite. */
+static int check_file(const struct stat *st, const char *path, char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "refusing the pidfile %s: it is not a regular file", path);
+		return -1;
+	}
+	if (st->st_nlink != 1) {
+		snprintf(err, errlen, "refusing the pidfile %s: it has %lu hard links, not 1", path,
+			 (unsigned long)st->st_nlink);
+		return -1;
+	}
+	return 0;
+}
+
+/* One attempt at opening and locking the pidfile: 0 with the locked
+ * descriptor in *fdp, 1 when the file was replaced meanwhile (try again),
+ * -1 with err.  Never follows a symbolic link, and never blocks or takes a
+ * controlling terminal when the path names a FIFO or a device. */
+static int lock_once(const char *path, int *fdp, char *err, size_t errlen)
+{
+	int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+	int fd = open(path, flags, 0644);
+	struct stat a, b;
+
+	if (fd < 0) {
+		open_error(path, errno, err, errlen);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		lock_error(fd, path, errno, err, errlen);
+		goto fail;
+	}
+	/* The holder may have removed the file between our open and our
+	 * lock: then we locked an unlinked file; start over. */
+	if (fstat(fd, &a) < 0 || lstat(path, &b) < 0 || a.st_ino != b.st_ino ||
+	    a.st_dev != b.st_dev) {
+		close(fd);
+		return 1;
+	}
+	if (check_file(&a, path, err, errlen) < 0)
+		goto fail;
+	*fdp = fd;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
 int pidfile_open(const char *path, char *err, size_t errlen)
 {
 	char *abs = absolute(path);
+	int fd = -1, rc = 1;
+	long stale;
 
-	for (int tries = 0; tries < 10; tries++) {
-		struct stat a, b;
-		int fd = open(abs, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-
-		if (fd < 0) {
-			snprintf(err, errlen, "cannot open the pidfile %s: %s", abs,
-				 strerror(errno));
-			break;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			long pid = read_pid(fd);
-			close(fd);
-			if (e == EWOULDBLOCK && pid)
-				snprintf(err, errlen,
-					 "linkerd-tcp is already running as pid %ld (pidfile %s)",
-					 pid, abs);
-			else if (e == EWOULDBLOCK)
-				snprintf(err, errlen,
-					 "another linkerd-tcp is starting with the pidfile %s",
-					 abs);
-			else
-				snprintf(err, errlen, "cannot lock the pidfile %s: %s", abs,
-					 strerror(e));
-			break;
-		}
-		/* The holder may have removed the file between our open and our
-		 * lock: then we locked an unlinked file; start over. */
-		if (fstat(fd, &a) < 0 || stat(abs, &b) < 0 || a.st_ino != b.st_ino ||
-		    a.st_dev != b.st_dev) {
-			close(fd);
-			continue;
-		}
-		long stale = read_pid(fd);
-		if (stale && stale != (long)getpid())
-			log_debug(
-				"pidfile %s names pid %ld, which no longer holds it; replacing it",
-				abs, stale);
-		if (ftruncate(fd, 0) < 0) {
-			snprintf(err, errlen, "cannot write the pidfile %s: %s", abs,
-				 strerror(errno));
-			close(fd);
-			break;
-		}
-		pid_fd = fd;
-		pid_path = abs;
-		return 0;
-	}
-	if (pid_fd < 0 && !err[0])
+	for (int tries = 0; tries < 10 && rc == 1; tries++)
+		rc = lock_once(abs, &fd, err, errlen);
+	if (rc == 1)
 		snprintf(err, errlen, "cannot lock the pidfile %s: it keeps changing", abs);
+	if (rc != 0)
+		goto fail;
+	stale = read_pid(fd);
+	if (stale && stale != (long)getpid())
+		log_debug("pidfile %s names pid %ld, which no longer holds it; replacing it", abs,
+			  stale);
+	if (ftruncate(fd, 0) < 0) {
+		snprintf(err, errlen, "cannot write the pidfile %s: %s", abs, strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	pid_fd = fd;
+	pid_path = abs;
+	return 0;
+fail:
 	free(abs);
 	return -1;
 }

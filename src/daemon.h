@@ -8,7 +8,9 @@
  *     outcome;
  *   - the pidfile (-p): locked with flock(2) for the daemon's lifetime, so
  *     a second instance is refused while the first runs and a pidfile left
- *     behind by a dead process (not locked) is taken over;
+ *     behind by a dead process (not locked) is taken over; a symbolic
+ *     link, or anything but a regular file with one link, is refused
+ *     rather than truncated;
  *   - the privilege drop to the configured user/group after binding;
  *   - readiness and status notification to systemd (sd_notify), when built
  *     with libsystemd; a no-op otherwise.
@@ -25,8 +27,9 @@
 #include "util.h"
 
 /* Opens and locks the pidfile (made absolute against the current
- * directory).  -1 with err when another live instance holds it or it cannot
- * be created.  The pid is written later, by pidfile_write. */
+ * directory).  -1 with err when another live instance holds it, it cannot
+ * be created, or it is a symbolic link, not a regular file, or has more
+ * than one link.  The pid is written later, by pidfile_write. */
 int pidfile_open(const char *path, char *err, size_t errlen) MUSTCHECK;
 /* Writes the current pid; -1 with err on failure. */
 int pidfile_write(char *err, size_t errlen) MUSTCHECK;

@@ -1,8 +1,9 @@
 """Running as a system daemon: -d detaches (new session, cwd /, stdio on
 /dev/null, log to syslog) and returns the startup status; -p writes, locks
 and removes the pidfile, refuses a second instance and takes over a stale
-pidfile; sd_notify READY/RELOADING/STOPPING; the user/group privilege drop
-after binding; the open-file limit raised at startup."""
+pidfile, and refuses a pidfile that is a symlink, a hard link or not a
+regular file; sd_notify READY/RELOADING/STOPPING; the user/group privilege
+drop after binding; the open-file limit raised at startup."""
 
 import atexit
 import grp
@@ -236,6 +237,41 @@ rc, out, err = run_cli("-d", "-p", os.path.join(tmp, "nodir", "x.pid"), os.path.
 t.ok(rc == 1 and "cannot open the pidfile" in err, "an unwritable pidfile location: exit 1 with the reason")
 rc, out, err = run_cli("-p")
 t.ok(rc == 2, "-p without a path is a usage error")
+
+# A pidfile that is not a regular file with a single link is refused before
+# anything is truncated: whatever it points at is left untouched.
+victim = os.path.join(tmp, "victim")
+write(victim, "precious\n")
+
+
+def refused_pidfile(path, reason, name):
+    rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), path)
+    if rc == 0:
+        pids.append(read_pid(victim) or read_pid(path))
+    t.ok(rc == 1 and "refusing the pidfile %s: %s" % (path, reason) in err, "%s: exit 1 with the reason" % name)
+    if rc != 1:
+        t.diag(err)
+    with open(victim) as f:
+        t.eq(f.read(), "precious\n", "%s: the file it names is left untouched" % name)
+
+
+symlink = os.path.join(tmp, "run", "symlink.pid")
+os.symlink(victim, symlink)
+refused_pidfile(symlink, "it is a symbolic link", "a pidfile that is a symbolic link")
+t.ok(os.path.islink(symlink), "and the link stays")
+dangling = os.path.join(tmp, "run", "dangling.pid")
+os.symlink(os.path.join(tmp, "created-through-link"), dangling)
+rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), dangling)
+t.ok(rc == 1 and "symbolic link" in err and not os.path.exists(os.path.join(tmp, "created-through-link")),
+     "a dangling symbolic link as pidfile: refused, nothing created through it")
+hardlink = os.path.join(tmp, "run", "hardlink.pid")
+os.link(victim, hardlink)
+refused_pidfile(hardlink, "it has 2 hard links, not 1", "a pidfile hard-linked to another file")
+fifo = os.path.join(tmp, "run", "fifo.pid")
+os.mkfifo(fifo)
+rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), fifo)
+t.ok(rc == 1 and "refusing the pidfile %s: it is not a regular file" % fifo in err,
+     "a pidfile that is a FIFO: refused without blocking")
 
 # ------------------------------------------------------------------ sd_notify
 rc, out, err = run_cli("-V")
