@@ -13,18 +13,18 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 /* ------------------------------------------------------------------ pidfile */
 
@@ -403,29 +403,80 @@ out:
 
 /* ------------------------------------------------------------------ systemd */
 
-bool daemon_notify_supported(void)
+/* The sd_notify(3) protocol, spoken directly so that every build notifies:
+ * one datagram of newline-separated VAR=value lines to the AF_UNIX socket
+ * that $NOTIFY_SOCKET names, a path or, with a leading '@', an abstract
+ * name.  Problems are logged (the first as a warning) and never fatal. */
+
+static atomic_bool notify_warned;
+
+static void notify_failed(const char *name, const char *why)
 {
-#ifdef HAVE_SYSTEMD
-	return true;
-#else
-	return false;
-#endif
+	if (!atomic_exchange(&notify_warned, true))
+		log_warn("cannot notify systemd at NOTIFY_SOCKET=%s: %s; carrying on without", name,
+			 why);
+	else
+		log_debug("cannot notify systemd at NOTIFY_SOCKET=%s: %s", name, why);
+}
+
+/* The address that name ("/path" or "@abstract") stands for, and its exact
+ * length (an abstract name is not NUL-terminated); -1 with why if none. */
+static int notify_address(const char *name, struct sockaddr_un *sa, socklen_t *len,
+			  const char **why)
+{
+	size_t n = strlen(name);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (name[0] == '/' && n < sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path, name, n + 1);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		return 0;
+	}
+	if (name[0] == '@' && n > 1 && n <= sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path + 1, name + 1, n - 1);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+		return 0;
+	}
+	if (name[0] == '/' || name[0] == '@')
+		*why = n > 1 ? "the name is too long for a unix socket address" : "an empty name";
+	else
+		*why = "not an absolute path or an @abstract name";
+	return -1;
 }
 
 void daemon_notify(const char *fmt, ...)
 {
-#ifdef HAVE_SYSTEMD
-	char buf[512];
+	const char *name = getenv("NOTIFY_SOCKET");
+	const char *why = NULL;
+	struct sockaddr_un sa;
+	socklen_t salen;
+	char buf[1024];
 	va_list ap;
-	int rc;
+	int fd = -1, n;
 
+	if (!name || !name[0])
+		return;
+	if (notify_address(name, &sa, &salen, &why) < 0)
+		goto fail;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	rc = sd_notify(0, buf);
-	if (rc < 0)
-		log_debug("sd_notify: %s", strerror(-rc));
-#else
-	(void)fmt;
-#endif
+	if (n < 0) {
+		why = "cannot format the message";
+		goto fail;
+	}
+	n = MIN(n, (int)sizeof(buf) - 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    sendto(fd, buf, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) != n) {
+		why = strerror(errno);
+		goto fail;
+	}
+	close(fd);
+	return;
+fail:
+	notify_failed(name, why);
+	if (fd >= 0)
+		close(fd);
 }
