@@ -13,18 +13,18 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 /* ------------------------------------------------------------------ pidfile */
 
@@ -55,60 +55,107 @@ static long read_pid(int fd)
 	return pid > 0 && (*end == '\n' || *end == '\0') ? pid : 0;
 }
 
+/* Explains why the pidfile at path could not be opened (errno e). */
+static void open_error(const char *path, int e, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (e == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		snprintf(err, errlen, "refusing the pidfile %s: it is a symbolic link", path);
+	else
+		snprintf(err, errlen, "cannot open the pidfile %s: %s", path, strerror(e));
+}
+
+/* Explains why the pidfile open on fd could not be locked (errno e). */
+static void lock_error(int fd, const char *path, int e, char *err, size_t errlen)
+{
+	long pid = read_pid(fd);
+
+	if (e == EWOULDBLOCK && pid)
+		snprintf(err, errlen, "linkerd-tcp is already running as pid %ld (pidfile %s)", pid,
+			 path);
+	else if (e == EWOULDBLOCK)
+		snprintf(err, errlen, "another linkerd-tcp is starting with the pidfile %s", path);
+	else
+		snprintf(err, errlen, "cannot lock the pidfile %s: %s", path, strerror(e));
+}
+
+/* Only a regular file with a single link may be truncated: anything else
+ * (a device, a FIFO, a hard link to some other file) is not ours to
+ * overwrite. */
+static int check_file(const struct stat *st, const char *path, char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "refusing the pidfile %s: it is not a regular file", path);
+		return -1;
+	}
+	if (st->st_nlink != 1) {
+		snprintf(err, errlen, "refusing the pidfile %s: it has %lu hard links, not 1", path,
+			 (unsigned long)st->st_nlink);
+		return -1;
+	}
+	return 0;
+}
+
+/* One attempt at opening and locking the pidfile: 0 with the locked
+ * descriptor in *fdp, 1 when the file was replaced meanwhile (try again),
+ * -1 with err.  Never follows a symbolic link, and never blocks or takes a
+ * controlling terminal when the path names a FIFO or a device. */
+static int lock_once(const char *path, int *fdp, char *err, size_t errlen)
+{
+	int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+	int fd = open(path, flags, 0644);
+	struct stat a, b;
+
+	if (fd < 0) {
+		open_error(path, errno, err, errlen);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		lock_error(fd, path, errno, err, errlen);
+		goto fail;
+	}
+	/* The holder may have removed the file between our open and our
+	 * lock: then we locked an unlinked file; start over. */
+	if (fstat(fd, &a) < 0 || lstat(path, &b) < 0 || a.st_ino != b.st_ino ||
+	    a.st_dev != b.st_dev) {
+		close(fd);
+		return 1;
+	}
+	if (check_file(&a, path, err, errlen) < 0)
+		goto fail;
+	*fdp = fd;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
 int pidfile_open(const char *path, char *err, size_t errlen)
 {
 	char *abs = absolute(path);
+	int fd = -1, rc = 1;
+	long stale;
 
-	for (int tries = 0; tries < 10; tries++) {
-		struct stat a, b;
-		int fd = open(abs, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-
-		if (fd < 0) {
-			snprintf(err, errlen, "cannot open the pidfile %s: %s", abs,
-				 strerror(errno));
-			break;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			long pid = read_pid(fd);
-			close(fd);
-			if (e == EWOULDBLOCK && pid)
-				snprintf(err, errlen,
-					 "linkerd-tcp is already running as pid %ld (pidfile %s)",
-					 pid, abs);
-			else if (e == EWOULDBLOCK)
-				snprintf(err, errlen,
-					 "another linkerd-tcp is starting with the pidfile %s",
-					 abs);
-			else
-				snprintf(err, errlen, "cannot lock the pidfile %s: %s", abs,
-					 strerror(e));
-			break;
-		}
-		/* The holder may have removed the file between our open and our
-		 * lock: then we locked an unlinked file; start over. */
-		if (fstat(fd, &a) < 0 || stat(abs, &b) < 0 || a.st_ino != b.st_ino ||
-		    a.st_dev != b.st_dev) {
-			close(fd);
-			continue;
-		}
-		long stale = read_pid(fd);
-		if (stale && stale != (long)getpid())
-			log_debug(
-				"pidfile %s names pid %ld, which no longer holds it; replacing it",
-				abs, stale);
-		if (ftruncate(fd, 0) < 0) {
-			snprintf(err, errlen, "cannot write the pidfile %s: %s", abs,
-				 strerror(errno));
-			close(fd);
-			break;
-		}
-		pid_fd = fd;
-		pid_path = abs;
-		return 0;
-	}
-	if (pid_fd < 0 && !err[0])
+	for (int tries = 0; tries < 10 && rc == 1; tries++)
+		rc = lock_once(abs, &fd, err, errlen);
+	if (rc == 1)
 		snprintf(err, errlen, "cannot lock the pidfile %s: it keeps changing", abs);
+	if (rc != 0)
+		goto fail;
+	stale = read_pid(fd);
+	if (stale && stale != (long)getpid())
+		log_debug("pidfile %s names pid %ld, which no longer holds it; replacing it", abs,
+			  stale);
+	if (ftruncate(fd, 0) < 0) {
+		snprintf(err, errlen, "cannot write the pidfile %s: %s", abs, strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	pid_fd = fd;
+	pid_path = abs;
+	return 0;
+fail:
 	free(abs);
 	return -1;
 }
@@ -356,29 +403,80 @@ out:
 
 /* ------------------------------------------------------------------ systemd */
 
-bool daemon_notify_supported(void)
+/* The sd_notify(3) protocol, spoken directly so that every build notifies:
+ * one datagram of newline-separated VAR=value lines to the AF_UNIX socket
+ * that $NOTIFY_SOCKET names, a path or, with a leading '@', an abstract
+ * name.  Problems are logged (the first as a warning) and never fatal. */
+
+static atomic_bool notify_warned;
+
+static void notify_failed(const char *name, const char *why)
 {
-#ifdef HAVE_SYSTEMD
-	return true;
-#else
-	return false;
-#endif
+	if (!atomic_exchange(&notify_warned, true))
+		log_warn("cannot notify systemd at NOTIFY_SOCKET=%s: %s; carrying on without", name,
+			 why);
+	else
+		log_debug("cannot notify systemd at NOTIFY_SOCKET=%s: %s", name, why);
+}
+
+/* The address that name ("/path" or "@abstract") stands for, and its exact
+ * length (an abstract name is not NUL-terminated); -1 with why if none. */
+static int notify_address(const char *name, struct sockaddr_un *sa, socklen_t *len,
+			  const char **why)
+{
+	size_t n = strlen(name);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (name[0] == '/' && n < sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path, name, n + 1);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		return 0;
+	}
+	if (name[0] == '@' && n > 1 && n <= sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path + 1, name + 1, n - 1);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+		return 0;
+	}
+	if (name[0] == '/' || name[0] == '@')
+		*why = n > 1 ? "the name is too long for a unix socket address" : "an empty name";
+	else
+		*why = "not an absolute path or an @abstract name";
+	return -1;
 }
 
 void daemon_notify(const char *fmt, ...)
 {
-#ifdef HAVE_SYSTEMD
-	char buf[512];
+	const char *name = getenv("NOTIFY_SOCKET");
+	const char *why = NULL;
+	struct sockaddr_un sa;
+	socklen_t salen;
+	char buf[1024];
 	va_list ap;
-	int rc;
+	int fd = -1, n;
 
+	if (!name || !name[0])
+		return;
+	if (notify_address(name, &sa, &salen, &why) < 0)
+		goto fail;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	rc = sd_notify(0, buf);
-	if (rc < 0)
-		log_debug("sd_notify: %s", strerror(-rc));
-#else
-	(void)fmt;
-#endif
+	if (n < 0) {
+		why = "cannot format the message";
+		goto fail;
+	}
+	n = MIN(n, (int)sizeof(buf) - 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    sendto(fd, buf, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) != n) {
+		why = strerror(errno);
+		goto fail;
+	}
+	close(fd);
+	return;
+fail:
+	notify_failed(name, why);
+	if (fd >= 0)
+		close(fd);
 }

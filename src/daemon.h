@@ -8,10 +8,13 @@
  *     outcome;
  *   - the pidfile (-p): locked with flock(2) for the daemon's lifetime, so
  *     a second instance is refused while the first runs and a pidfile left
- *     behind by a dead process (not locked) is taken over;
+ *     behind by a dead process (not locked) is taken over; a symbolic
+ *     link, or anything but a regular file with one link, is refused
+ *     rather than truncated;
  *   - the privilege drop to the configured user/group after binding;
- *   - readiness and status notification to systemd (sd_notify), when built
- *     with libsystemd; a no-op otherwise.
+ *   - readiness and status notification to systemd: the sd_notify(3)
+ *     datagram protocol, spoken directly (no libsystemd), so every build
+ *     notifies when $NOTIFY_SOCKET is set.
  *
  * MUST be called from the main thread, and all but daemon_notify and
  * pidfile_remove before any other thread is started (fork and setuid).
@@ -25,8 +28,9 @@
 #include "util.h"
 
 /* Opens and locks the pidfile (made absolute against the current
- * directory).  -1 with err when another live instance holds it or it cannot
- * be created.  The pid is written later, by pidfile_write. */
+ * directory).  -1 with err when another live instance holds it, it cannot
+ * be created, or it is a symbolic link, not a regular file, or has more
+ * than one link.  The pid is written later, by pidfile_write. */
 int pidfile_open(const char *path, char *err, size_t errlen) MUSTCHECK;
 /* Writes the current pid; -1 with err on failure. */
 int pidfile_write(char *err, size_t errlen) MUSTCHECK;
@@ -52,9 +56,9 @@ bool daemon_detached(void);
  * as them.  -1 with err on any failure. */
 int privileges_drop(const char *user, const char *group, char *err, size_t errlen) MUSTCHECK;
 
-/* sd_notify(3) with a printf-style state ("READY=1", "STATUS=...").  */
+/* Sends a printf-style state ("READY=1", "STATUS=...") to the socket in
+ * $NOTIFY_SOCKET, as sd_notify(3) does; no-op when it is unset.  A socket
+ * it cannot use is logged (a warning the first time) and ignored. */
 void daemon_notify(const char *fmt, ...) PRINTF(1, 2);
-/* True when built with libsystemd. */
-bool daemon_notify_supported(void);
 
 #endif

@@ -71,7 +71,6 @@ static void version(void)
 	printf("libyaml %s\n", yaml_get_version_string());
 	printf("libcurl %s\n", cv->version);
 	printf("json-c %s\n", json_c_version());
-	printf("systemd notification: %s\n", daemon_notify_supported() ? "yes" : "no");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)

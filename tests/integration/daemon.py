@@ -1,13 +1,17 @@
 """Running as a system daemon: -d detaches (new session, cwd /, stdio on
 /dev/null, log to syslog) and returns the startup status; -p writes, locks
 and removes the pidfile, refuses a second instance and takes over a stale
-pidfile; sd_notify READY/RELOADING/STOPPING; the user/group privilege drop
-after binding; the open-file limit raised at startup."""
+pidfile, and refuses a pidfile that is a symlink, a hard link or not a
+regular file; sd_notify READY/RELOADING/STOPPING/STATUS to a path or an
+abstract NOTIFY_SOCKET, without libsystemd, and an unusable NOTIFY_SOCKET
+ignored; the user/group privilege drop after binding; the open-file limit
+raised at startup."""
 
 import atexit
 import grp
 import os
 import pwd
+import re
 import resource
 import signal
 import socket
@@ -237,46 +241,130 @@ t.ok(rc == 1 and "cannot open the pidfile" in err, "an unwritable pidfile locati
 rc, out, err = run_cli("-p")
 t.ok(rc == 2, "-p without a path is a usage error")
 
-# ------------------------------------------------------------------ sd_notify
-rc, out, err = run_cli("-V")
-if "systemd notification: yes" not in out:
-    t.ok(True, "sd_notify READY/RELOADING/STOPPING # SKIP built without libsystemd")
-else:
-    npath = os.path.join(tmp, "notify.sock")
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns.bind(npath)
-    ns.settimeout(0.2)
-    msgs = []
+# A pidfile that is not a regular file with a single link is refused before
+# anything is truncated: whatever it points at is left untouched.
+victim = os.path.join(tmp, "victim")
+write(victim, "precious\n")
 
-    def notes(until, timeout=10.0):
+
+def refused_pidfile(path, reason, name):
+    rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), path)
+    if rc == 0:
+        pids.append(read_pid(victim) or read_pid(path))
+    t.ok(rc == 1 and "refusing the pidfile %s: %s" % (path, reason) in err, "%s: exit 1 with the reason" % name)
+    if rc != 1:
+        t.diag(err)
+    with open(victim) as f:
+        t.eq(f.read(), "precious\n", "%s: the file it names is left untouched" % name)
+
+
+symlink = os.path.join(tmp, "run", "symlink.pid")
+os.symlink(victim, symlink)
+refused_pidfile(symlink, "it is a symbolic link", "a pidfile that is a symbolic link")
+t.ok(os.path.islink(symlink), "and the link stays")
+dangling = os.path.join(tmp, "run", "dangling.pid")
+os.symlink(os.path.join(tmp, "created-through-link"), dangling)
+rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), dangling)
+t.ok(rc == 1 and "symbolic link" in err and not os.path.exists(os.path.join(tmp, "created-through-link")),
+     "a dangling symbolic link as pidfile: refused, nothing created through it")
+hardlink = os.path.join(tmp, "run", "hardlink.pid")
+os.link(victim, hardlink)
+refused_pidfile(hardlink, "it has 2 hard links, not 1", "a pidfile hard-linked to another file")
+fifo = os.path.join(tmp, "run", "fifo.pid")
+os.mkfifo(fifo)
+rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), fifo)
+t.ok(rc == 1 and "refusing the pidfile %s: it is not a regular file" % fifo in err,
+     "a pidfile that is a FIFO: refused without blocking")
+
+# ------------------------------------------------------------------ sd_notify
+# The protocol is spoken without libsystemd, so that every build notifies:
+# the binary must neither link libsystemd nor import its sd_notify.
+dyn = subprocess.run(["readelf", "-d", "--dyn-syms", "-W", BIN], capture_output=True, text=True)
+t.ok(dyn.returncode == 0 and "(NEEDED)" in dyn.stdout and "libc.so" in dyn.stdout, "readelf -d reads the binary")
+t.ok("libsystemd" not in dyn.stdout, "the binary does not link libsystemd (readelf -d)")
+t.ok(not re.search(r"\bsd_notify", dyn.stdout), "nor import sd_notify from anywhere")
+ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True)
+t.ok(ldd.returncode == 0 and "libsystemd" not in ldd.stdout, "ldd: libsystemd is not loaded")
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's: address is what goes in
+    NOTIFY_SOCKET ('/path' or '@abstract')."""
+
+    def __init__(self, address):
+        self.address = address
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + address[1:] if address.startswith("@") else address)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+
+    def notes(self, until, timeout=10.0):
+        """The messages received so far that contain `until`, once one has."""
         end = time.monotonic() + timeout
-        while time.monotonic() < end and not any(until in m for m in msgs):
+        while time.monotonic() < end and not any(until in m for m in self.msgs):
             try:
-                msgs.append(ns.recv(4096).decode())
+                self.msgs.append(self.sock.recv(4096).decode())
             except socket.timeout:
                 pass
-        return [m for m in msgs if until in m]
+        return [m for m in self.msgs if until in m]
 
+    def index(self, needle):
+        return next((i for i, m in enumerate(self.msgs) if needle in m), -1)
+
+
+def monotonic_usec(msg):
+    m = re.search(r"^MONOTONIC_USEC=(\d+)$", msg, re.M)
+    return int(m.group(1)) if m else None
+
+
+def notify_cycle(address, kind):
+    ns = NotifySocket(address)
     nport = free_port()
-    d = Daemon(config(nport, a), env={"NOTIFY_SOCKET": npath, "LINKERD_TCP_LOG": "info"})
-    ready = notes("READY=1")
-    t.ok(ready and d.wait_log(r"running \(pid"), "READY=1 is sent once the daemon runs")
-    t.ok(ready and through(nport) == b"backend-a", "the listeners accept when READY=1 arrives")
-    t.ok(any("STATUS=running 1 proxy" in m for m in msgs), "a STATUS= line comes with READY=1")
-    del msgs[:]
+    d = Daemon(config(nport, a), env={"NOTIFY_SOCKET": address, "LINKERD_TCP_LOG": "info"})
+    ready = ns.notes("READY=1")
+    t.ok(ready and d.wait_log(r"running \(pid"), "%s: READY=1 is sent once the daemon runs" % kind)
+    t.ok(ready and through(nport) == b"backend-a", "%s: the listeners accept when READY=1 arrives" % kind)
+    t.ok(any("STATUS=running 1 proxy" in m for m in ns.msgs), "%s: a STATUS= line comes with READY=1" % kind)
+    del ns.msgs[:]
+    before = time.monotonic_ns() // 1000
     d.reload(config(nport, b))
-    rel = notes("RELOADING=1")
-    t.ok(rel and "MONOTONIC_USEC=" in rel[0], "RELOADING=1 (with MONOTONIC_USEC) on SIGHUP")
-    t.ok(notes("READY=1") and any("configuration reloaded" in m for m in msgs), "READY=1 again after the reload")
-    del msgs[:]
+    rel = ns.notes("RELOADING=1")
+    usec = monotonic_usec(rel[0]) if rel else None
+    t.ok(usec is not None and before <= usec <= time.monotonic_ns() // 1000,
+         "%s: RELOADING=1 on SIGHUP, with MONOTONIC_USEC= read from CLOCK_MONOTONIC" % kind)
+    t.ok(ns.notes("READY=1") and ns.index("READY=1") > ns.index("RELOADING=1")
+         and any("configuration reloaded" in m for m in ns.msgs), "%s: READY=1 again after the reload" % kind)
+    del ns.msgs[:]
     d.write_config("proxies: [\n")
     d.signal(signal.SIGHUP)
-    t.ok(notes("READY=1") and any("last reload failed" in m for m in msgs),
-         "a failed reload sends READY=1 with a STATUS saying so")
+    t.ok(ns.notes("READY=1") and any("last reload failed" in m for m in ns.msgs),
+         "%s: a failed reload sends READY=1 with a STATUS saying so" % kind)
     d.signal(signal.SIGTERM)
-    t.ok(notes("STOPPING=1"), "STOPPING=1 at shutdown")
-    t.eq(d.wait(), 0, "and the daemon exits 0")
-    ns.close()
+    t.ok(ns.notes("STOPPING=1"), "%s: STOPPING=1 at shutdown" % kind)
+    t.eq(d.wait(), 0, "%s: and the daemon exits 0" % kind)
+    t.ok("cannot notify systemd" not in d.log(), "%s: no notification failed" % kind)
+    ns.sock.close()
+
+
+notify_cycle(os.path.join(tmp, "notify.sock"), "NOTIFY_SOCKET=/path")
+notify_cycle("@ltcp-notify-%d" % os.getpid(), "NOTIFY_SOCKET=@abstract")
+
+# A NOTIFY_SOCKET that cannot be used is logged once and ignored: the daemon
+# starts, reloads and stops as usual.
+for value, why, kind in (
+    ("/" + "x" * 120, "too long", "a path longer than sun_path"),
+    ("@" + "x" * 120, "too long", "an abstract name longer than sun_path"),
+    (os.path.join(tmp, "nobody-listens.sock"), "No such file", "a socket nobody listens on"),
+    ("relative.sock", "not an absolute path", "a relative path"),
+):
+    nport = free_port()
+    d = Daemon(config(nport, a), env={"NOTIFY_SOCKET": value, "LINKERD_TCP_LOG": "info"})
+    ok = d.wait_log(r"running \(pid", 10) and through(nport) == b"backend-a" and d.reload(config(nport, b))
+    warnings = re.findall(r"cannot notify systemd at NOTIFY_SOCKET=.*", d.log())
+    t.ok(ok and d.stop() == 0, "NOTIFY_SOCKET set to %s: the daemon runs, reloads and stops as usual" % kind)
+    t.ok(len(warnings) == 1 and why in warnings[0], "NOTIFY_SOCKET set to %s: one warning with the reason" % kind)
+    if len(warnings) != 1:
+        t.diag(d.log())
 
 # ------------------------------------------------------------------ user/group
 me = pwd.getpwuid(os.geteuid())
