@@ -67,8 +67,8 @@ struct conn {
 	bool splice;
 	char peer[NETADDR_STRLEN];
 	struct netaddr src, dst; /* the client and the address it reached (PROXY aware) */
-	char endpoint_name[NETADDR_STRLEN]; /* a copy: the endpoint may go away at release */
-	char reason[128];
+	char endpoint_name[NETADDR_STRLEN]; /* the last tried: it may go away at release */
+	char reason[TLS_ERRLEN + 64];       /* whole: a TLS error is a sentence or two */
 	bool reason_set;
 	enum close_cause cause;
 	int64_t connected_us; /* 0 until an endpoint is ready */
@@ -323,13 +323,12 @@ static int conn_connect(struct conn *c)
 			return -1;
 		}
 		tried[i] = e;
+		snprintf(c->endpoint_name, sizeof(c->endpoint_name), "%s", endpoint_name(e));
 		enum connect_result r = connect_endpoint(c, e, deadline, err);
 		balancer_report(c->bal, e, r);
 		if (r == CONNECT_OK) {
 			c->connected_us = now_us();
 			c->ep = e;
-			snprintf(c->endpoint_name, sizeof(c->endpoint_name), "%s",
-				 endpoint_name(e));
 			return 0;
 		}
 		atomic_fetch_add(&st->connect_failures, 1);
@@ -743,7 +742,7 @@ static void conn_close(struct conn *c)
 		log_access("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
 			   "duration=%.3fs%s reason=%s",
 			   (unsigned long long)c->id, conn_peer(c), job->server,
-			   proxy_label(job->proxy), c->ep ? c->endpoint_name : "-",
+			   proxy_label(job->proxy), c->endpoint_name[0] ? c->endpoint_name : "-",
 			   (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes, secs,
 			   tls, c->reason[0] ? c->reason : "?");
 	proxy_leave(job->proxy);

@@ -28,7 +28,7 @@
 struct tls_creds;
 struct tls_conn;
 
-#define TLS_ERRLEN 256
+#define TLS_ERRLEN 512
 
 /* Loads a server section's keys and certificates; NULL with err on failure.
  * Warnings (e.g. a key file readable by others) go to warn(msg, arg). */

@@ -227,6 +227,12 @@ def test_origination_refuses():
         s.close()
         t.eq(data, b"", "origination refuses an endpoint with %s: no bytes reach the client" % label)
         t.ok(d.wait_log(why), "... and logs '%s'" % why)
+        line = (d.wait_log(r"conn 1 .* reason=.*") or [""])[0]
+        t.ok("endpoint=%s " % bad.addr in line,
+             "... the connection's line names the endpoint that was contacted")
+        if label == "a wrong name":
+            t.ok(line.rstrip().endswith("The name in the certificate does not match the expected."),
+                 "... and keeps GnuTLS's whole message (...%s)" % line[-60:])
 
 
 def test_sni_alpn_and_key_types():
