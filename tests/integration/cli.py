@@ -6,6 +6,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -97,6 +98,16 @@ for name in ["keys.yml", "text.yml"]:
     t.ok(len(lines) <= 102 and len(err) < 64 * 1024,
          "... at most 100 errors listed and a count of the rest (%d lines)" % len(lines))
     t.ok(took < 5 and rss_mib < 400, "... in %.2f s with %.0f MiB at most" % (took, rss_mib))
+# A SIGHUP reload of such a file fails fast and leaves SIGTERM its meaning.
+d = Daemon(static_config(["127.0.0.1:0"], [("127.0.0.1:1", 1)]))
+d.wait_ready()
+with open(os.path.join(bombs, "keys.yml")) as f:
+    d.reload(f.read(), expect="reload failed")
+t.ok(d.alive() and "too large once aliases are expanded" in d.log(), "SIGHUP with the alias bomb: the reload fails, the daemon runs")
+start = time.monotonic()
+d.signal(signal.SIGTERM)
+rc = d.wait(10)
+t.ok(rc == 0 and time.monotonic() - start < 3, "... and SIGTERM right after stops it (exit %s)" % rc)
 rc, out, err = run_cli("-n", os.path.join(CONFIGS, "good", "compat-0.1-empty-admin.yml"))
 t.ok(rc == 0 and out == "configuration OK\n", "a 0.1.x admin section holding only a comment loads (once SIGSEGV)")
 
