@@ -37,6 +37,7 @@ struct request {
 	char *body; /* poll: the whole body; watch: the unfinished line */
 	size_t len, cap;
 	bool got_header;
+	bool idle;       /* watch: closed by us after watch_idle_secs of silence */
 	bool applied;    /* watch: a frame was applied on this stream */
 	bool too_big;    /* the body or a frame exceeded NAMERD_JSON_MAX */
 	char error[160]; /* watch: the first frame error, if any */
@@ -208,6 +209,7 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 {
 	struct namerd_answer a;
 	char err[NAMERD_ERRLEN];
+	int rc = -1;
 
 	if (namerd_json_decode(text, len, &a, err, sizeof(err)) < 0) {
 		episode_fail(n, &n->stats.bad_response, "bad response: %s", err);
@@ -218,6 +220,7 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 	case NAMERD_BOUND:
 		balancer_update(n->bal, a.eps, a.n);
 		episode_ok(n, a.n);
+		rc = 0;
 		break;
 	case NAMERD_NEG:
 		if (n->last_n || !n->status.answered)
@@ -225,6 +228,7 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 				 n->conf.path);
 		balancer_update(n->bal, NULL, 0);
 		episode_ok(n, 0);
+		rc = 0;
 		break;
 	case NAMERD_FAILED:
 		episode_fail(n, &n->stats.failed, "resolution failed: %s",
@@ -233,8 +237,8 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 	case NAMERD_PENDING:
 		break; /* not an answer yet */
 	}
-	namerd_answer_clear(&a);
-	return a.kind == NAMERD_BOUND || a.kind == NAMERD_NEG ? 0 : -1;
+	namerd_answer_clear(&a); /* resets a.kind: decide before, not here */
+	return rc;
 }
 
 static bool body_append(struct request *r, const char *data, size_t len)
@@ -360,7 +364,7 @@ static CURLcode perform(struct namerd *n, struct request *r)
 		}
 		if (r->watch && r->got_header && n->conf.idle_ms > 0 &&
 		    now - r->last_byte_ms > n->conf.idle_ms) {
-			rc = CURLE_GOT_NOTHING; /* silent too long: reopen for a fresh snapshot */
+			r->idle = true; /* silent too long: reopen for a fresh snapshot */
 			break;
 		}
 		if (curl_multi_perform(n->multi, &running) != CURLM_OK)
@@ -424,6 +428,7 @@ static bool poll_once(struct namerd *n)
 	return ok;
 }
 
+/* One watch stream, to its end; true when it applied at least one answer. */
 static bool watch_once(struct namerd *n)
 {
 	struct request r = { .n = n, .watch = true };
@@ -437,6 +442,10 @@ static bool watch_once(struct namerd *n)
 		episode_fail(n, &n->stats.http_error, "HTTP %ld", status);
 	} else if (r.error[0]) {
 		episode_fail(n, &n->stats.bad_response, "%s", r.error);
+	} else if (r.idle) {
+		atomic_fetch_add(&n->stats.stream_ended, 1);
+		log_debug("%s: namerd watch stream silent for %lld s; reopening", n->label,
+			  (long long)n->conf.idle_ms / 1000);
 	} else if (rc != CURLE_OK) {
 		if (r.applied)
 			atomic_fetch_add(&n->stats.stream_ended, 1);
@@ -449,12 +458,35 @@ static bool watch_once(struct namerd *n)
 	return r.applied;
 }
 
-static unsigned next_backoff(struct namerd *n)
+/* The next jittered backoff (half to all of 0.25 s doubling up to 30 s);
+ * episode_ok starts it over. */
+static int64_t next_backoff(struct namerd *n)
 {
 	unsigned b = n->backoff_ms ? MIN(n->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
 
 	n->backoff_ms = b;
-	return (unsigned)(b / 2 + rand_unit() * b / 2);
+	return (int64_t)(b / 2 + rand_unit() * b / 2);
+}
+
+/*
+ * How long to wait after a request that started at start.  One that got a
+ * good answer is followed by the next no sooner than interval after its own
+ * start: a poll every interval, and a watch stream that namerd ends after
+ * each answer is reopened at that pace, not in a loop.  Without a good
+ * answer the wait is the backoff (at most interval in poll mode).  Watch
+ * always waits at least the backoff, which a good answer has reset to its
+ * first step, so a stream that ends after a long life reopens within 0.25 s.
+ */
+static int64_t namerd_next_wait(struct namerd *n, int64_t start, bool good)
+{
+	int64_t due = good ? start + n->conf.interval_ms - now_ms() : 0, backoff;
+
+	if (n->conf.mode == NAMERD_POLL && good)
+		return MAX(due, 0);
+	backoff = next_backoff(n); /* once: MIN and MAX evaluate twice */
+	if (n->conf.mode == NAMERD_POLL)
+		return MIN(backoff, n->conf.interval_ms);
+	return MAX(due, backoff);
 }
 
 static void *namerd_main(void *arg)
@@ -467,16 +499,10 @@ static void *namerd_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 #endif
 	while (!atomic_load(&n->stop)) {
-		if (n->conf.mode == NAMERD_WATCH) {
-			/* A stream that delivered reopens soon; failures back off. */
-			if (watch_once(n))
-				n->backoff_ms = 0;
-			nap(n, next_backoff(n));
-		} else if (poll_once(n)) {
-			nap(n, n->conf.interval_ms);
-		} else {
-			nap(n, MIN((int64_t)next_backoff(n), n->conf.interval_ms));
-		}
+		int64_t start = now_ms();
+		bool good = n->conf.mode == NAMERD_WATCH ? watch_once(n) : poll_once(n);
+
+		nap(n, namerd_next_wait(n, start, good));
 	}
 	return NULL;
 }

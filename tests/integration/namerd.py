@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from fake_namerd import FakeNamerd
 from ltcptest import *
@@ -290,10 +291,82 @@ def test_reload_switches():
     t.ok(d.wait_log("no longer listening|resolving") and d.alive(), "the daemon stayed up through both")
 
 
+FAILURES = ("failed", "http_error", "bad_response", "unreachable", "timeout")
+
+
+def admin_get(d, path):
+    with urllib.request.urlopen(d.admin_url() + path, timeout=10) as r:
+        return r.read().decode()
+
+
+def namerd_counts(d, label="proxy0"):
+    """{result: value} of linkerd_tcp_namerd_requests_total for one proxy, from /metrics."""
+    out = {}
+    for line in admin_get(d, "/metrics").splitlines():
+        m = re.match(r'linkerd_tcp_namerd_requests_total\{(.*)\} (\S+)$', line)
+        if m and 'proxy="%s"' % label in m.group(1):
+            out[re.search(r'result="(\w+)"', m.group(1)).group(1)] = float(m.group(2))
+    return out
+
+
+def no_failures(counts):
+    return all(counts.get(k) == 0 for k in FAILURES)
+
+
+def requests_over(n, watch, secs):
+    """Resolve requests the fake namerd receives during the next `secs` seconds."""
+    before = n.request_count(NS, PATH, watch=watch)
+    time.sleep(secs)
+    return n.request_count(NS, PATH, watch=watch) - before
+
+
+def test_poll_pace():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode="poll"))
+    t.eq(who(d.port()), "a", "poll pace: served")
+    got = requests_over(n, False, 5.0)
+    t.ok(4 <= got <= 6, "poll, interval_secs 1: %d requests in 5 s (want 4-6)" % got)
+    c = namerd_counts(d)
+    t.ok(c.get("ok", 0) >= 4 and no_failures(c), "poll: good answers count as ok, failure counters stay 0 (%r)" % c)
+
+
+def test_watch_pace():
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(namerd_config(n))
+    port = d.port()
+    t.eq(who(port), "a", "watch pace: served")
+    bound(n, b)
+    t.ok(eventually(port, "b", 3.0) is not None, "watch pace: an update arrives on the stream")
+    got = requests_over(n, True, 4.5)
+    t.eq(n.request_count(NS, PATH, watch=True), 1, "watch: a stream that stays open is the only request (%d more)" % got)
+    c = namerd_counts(d)
+    t.ok(c.get("ok") == 2 and c.get("stream_ended") == 0 and no_failures(c),
+         "watch: two good frames count as ok, failure counters stay 0 (%r)" % c)
+
+
+def test_watch_clean_end_pace():
+    n = namerd()
+    n.stream_messages = 1  # every stream ends cleanly after its snapshot
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n))
+    t.eq(who(d.port()), "a", "watch, streams end after each frame: served")
+    got = requests_over(n, True, 5.0)
+    t.ok(3 <= got <= 6, "... reopened at the interval (1 s), not in a loop: %d requests in 5 s (want 3-6)" % got)
+    c = namerd_counts(d)
+    t.ok(c.get("ok", 0) >= 3 and c.get("stream_ended", 0) >= 3 and no_failures(c),
+         "... clean ends count as stream_ended, failure counters stay 0 (%r)" % c)
 
 t.run(
     (test_updates, ("poll", 1.5)),
     (test_updates, ("watch", 1.0)),
+    test_poll_pace,
+    test_watch_pace,
+    test_watch_clean_end_pace,
     test_weights,
     test_neg_and_empty,
     (test_faults, ("watch",)),
