@@ -158,17 +158,21 @@ void namerd_status(struct namerd *n, struct namerd_status *out)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* An attempt failed: keep the endpoints, log once per episode. */
+/* An attempt failed: keep the endpoints, log once per episode.  The message
+ * carries namerd's own text (error bodies, causes, error lines), so it is
+ * sanitized before it reaches the log or the status. */
 PRINTF(3, 4)
 static void episode_fail(struct namerd *n, atomic_uint_fast64_t *counter, const char *fmt, ...)
 {
-	char msg[160];
+	char raw[512], msg[sizeof(n->status.last_error)];
 	va_list ap;
 	bool first;
+	int len;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	util_sanitize(msg, sizeof(msg), raw, len < 0 ? 0 : MIN((size_t)len, sizeof(raw) - 1));
 	atomic_fetch_add(counter, 1);
 	pthread_mutex_lock(&n->lock);
 	first = !n->status.failing;
@@ -268,8 +272,8 @@ static void watch_frames(struct namerd *n, struct request *r)
 			len--;
 		if (len > 0 && start[0] != '{') {
 			/* namerd ends a failing stream with the error as plain text. */
-			snprintf(r->error, sizeof(r->error), "namerd error: %.*s",
-				 (int)MIN(len, 120), start);
+			int k = snprintf(r->error, sizeof(r->error), "namerd error: ");
+			util_sanitize(r->error + k, sizeof(r->error) - (size_t)k, start, len);
 		} else if (len > 0 && apply_answer(n, start, len) == 0) {
 			r->applied = true;
 		}

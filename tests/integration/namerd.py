@@ -3,6 +3,7 @@ namerd-api.md): watch and poll, weights from meta, neg, failures that must
 keep the last good endpoint set, recovery, startup, https and the request
 the client sends."""
 
+import json
 import os
 import re
 import socket
@@ -361,12 +362,48 @@ def test_watch_clean_end_pace():
     t.ok(c.get("ok", 0) >= 3 and c.get("stream_ended", 0) >= 3 and no_failures(c),
          "... clean ends count as stream_ended, failure counters stay 0 (%r)" % c)
 
+
+CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def test_error_text_sanitized():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode="poll"))
+    t.eq(who(d.port()), "a", "sanitize: served")
+    n.fail_next(1, 500, b"boom \x1b[31mred\x1b[0m\rtail\nsecond line\n")
+    lines = d.wait_log("HTTP 500 boom[^\n]*")
+    t.ok(lines and "red" in lines[0] and "tail" in lines[0] and not CONTROLS.search(lines[0]),
+         "poll: an HTTP 500 body is logged on one line without control characters: %r" % (lines and lines[0]))
+    t.ok(d.wait_log("answers again"), "poll: recovered")
+    n.set_failed(NS, PATH, "bad \x1b[2Jcause\nnext\x07")
+    lines = d.wait_log("resolution failed: bad[^\n]*")
+    t.ok(lines and "next" in lines[0] and not CONTROLS.search(lines[0]),
+         "poll: a failed cause is logged on one line without control characters: %r" % (lines and lines[0]))
+    err = json.loads(admin_get(d, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
+    t.ok("cause" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+    t.ok(not CONTROLS.search(d.log().replace("\n", "")), "no control character anywhere in the poll daemon's log")
+
+    n = namerd()
+    bound(n, a)
+    w = daemon(namerd_config(n))
+    t.eq(who(w.port()), "a", "watch sanitize: served")
+    n.set_error(NS, PATH, "tree \x1b[31mbroke\rhere\x1b[0m")
+    lines = w.wait_log("namerd error: tree[^\n]*")
+    t.ok(lines and "here" in lines[0] and not CONTROLS.search(lines[0]),
+         "watch: a namerd error line is logged without control characters: %r" % (lines and lines[0]))
+    err = json.loads(admin_get(w, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
+    t.ok("broke" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+    t.ok(not CONTROLS.search(w.log().replace("\n", "")), "no control character anywhere in the watch daemon's log")
+
 t.run(
     (test_updates, ("poll", 1.5)),
     (test_updates, ("watch", 1.0)),
     test_poll_pace,
     test_watch_pace,
     test_watch_clean_end_pace,
+    test_error_text_sanitized,
     test_weights,
     test_neg_and_empty,
     (test_faults, ("watch",)),
