@@ -19,6 +19,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define TICK_MS        100 /* how often deadlines are checked during a request */
+#define HINT_MAX       512 /* bytes kept of an error body, for the log */
 
 /* The settings the thread runs with (copied: a reload may free the config). */
 struct namerd_conf {
@@ -34,8 +35,9 @@ struct namerd_conf {
 struct request {
 	struct namerd *n;
 	bool watch;
-	char *body; /* poll: the whole body; watch: the unfinished line */
+	char *body; /* poll: the whole body (or an error's start); watch: the unfinished line */
 	size_t len, cap;
+	long status; /* the final response's status, once its headers ended; else 0 */
 	bool got_header;
 	bool idle;       /* watch: closed by us after watch_idle_secs of silence */
 	bool applied;    /* watch: a frame was applied on this stream */
@@ -283,32 +285,43 @@ static void watch_frames(struct namerd *n, struct request *r)
 	memmove(r->body, start, r->len);
 }
 
+/* Returning anything but len aborts the transfer (CURLE_WRITE_ERROR). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct request *r = arg;
-	struct namerd *n = r->n;
 	size_t len = size * nmemb;
-	long status = 0;
 
 	r->last_byte_ms = now_ms();
-	curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (r->watch && status != 200)
-		return len; /* reported once the request ends */
+	if (r->status != 200) {
+		/* An error (poll only: watch stops at the headers): keep its first
+		 * line for the log and drop the rest, however long it runs. */
+		body_append(r, data, MIN(len, HINT_MAX - MIN(r->len, HINT_MAX)));
+		return r->len >= HINT_MAX || memchr(r->body, '\n', r->len) ? 0 : len;
+	}
 	if (!body_append(r, data, len))
-		return 0; /* aborts the transfer */
+		return 0;
 	if (r->watch)
-		watch_frames(n, r);
+		watch_frames(r->n, r);
 	return len;
 }
 
+/* Called once per header line; the empty line ends a response's headers. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct request *r = arg;
+	size_t len = size * nmemb;
+	long status = 0;
 
-	(void)data;
 	r->got_header = true;
 	r->last_byte_ms = now_ms();
-	return size * nmemb;
+	if (!(len == 2 && data[0] == '\r' && data[1] == '\n') && !(len == 1 && data[0] == '\n'))
+		return len;
+	curl_easy_getinfo(r->n->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200)
+		return len; /* 1xx: the real response follows */
+	r->status = status;
+	/* A watch error never ends by itself: drop it now, not at watch_idle_secs. */
+	return r->watch && status != 200 ? 0 : len;
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -412,20 +425,20 @@ static const char *body_hint(struct request *r)
 	return r->body;
 }
 
+/* One poll; true when its answer was applied.  A non-200 status is an HTTP
+ * error even when the transfer then broke (on_body cut the body short). */
 static bool poll_once(struct namerd *n)
 {
 	struct request r = { .n = n, .watch = false };
 	CURLcode rc = perform(n, &r);
-	long status = 0;
 	bool ok = false;
 
-	curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (atomic_load(&n->stop))
 		;
+	else if (r.status != 0 && r.status != 200)
+		episode_fail(n, &n->stats.http_error, "HTTP %ld %s", r.status, body_hint(&r));
 	else if (rc != CURLE_OK)
 		report_transfer_error(n, &r, rc);
-	else if (status != 200)
-		episode_fail(n, &n->stats.http_error, "HTTP %ld %s", status, body_hint(&r));
 	else
 		ok = apply_answer(n, r.body ? r.body : "", r.len) == 0;
 	free(r.body);
@@ -437,13 +450,11 @@ static bool watch_once(struct namerd *n)
 {
 	struct request r = { .n = n, .watch = true };
 	CURLcode rc = perform(n, &r);
-	long status = 0;
 
-	curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (atomic_load(&n->stop)) {
 		/* stopping: say nothing */
-	} else if (r.got_header && status != 200) {
-		episode_fail(n, &n->stats.http_error, "HTTP %ld", status);
+	} else if (r.status != 0 && r.status != 200) {
+		episode_fail(n, &n->stats.http_error, "HTTP %ld", r.status);
 	} else if (r.error[0]) {
 		episode_fail(n, &n->stats.bad_response, "%s", r.error);
 	} else if (r.idle) {

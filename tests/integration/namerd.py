@@ -397,6 +397,43 @@ def test_error_text_sanitized():
     t.ok("broke" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
     t.ok(not CONTROLS.search(w.log().replace("\n", "")), "no control character anywhere in the watch daemon's log")
 
+
+def test_watch_http_error_aborted():
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(namerd_config(n, extra="watch_idle_secs: 600"))
+    port = d.port()
+    t.eq(who(port), "a", "watch 503: served")
+    n.fail_next(1, 503, b"overloaded\n", drip=0.1)
+    n.cut_streams()
+    t.ok(n.wait_until(lambda: n.request_count(NS, PATH, watch=True) >= 2), "the reopened stream gets the 503")
+    bound(n, b)
+    secs = eventually(port, "b", 10.0)
+    t.ok(secs is not None and secs < 2.5,
+         "a 503 whose body never ends is dropped at once; the next stream's answer is used in %s s" % secs)
+    t.ok(d.wait_log("HTTP 503"), "the 503 is logged")
+    c = namerd_counts(d)
+    t.ok(c.get("http_error", 0) >= 1, "it counts as an HTTP error (%r)" % c)
+    t.ok(n.wait_until(lambda: n.open_streams() == 1 and n.connections() == 1, 3),
+         "the 503's connection was closed by the client")
+
+
+def test_poll_http_error_body_cut():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode="poll"))
+    t.eq(who(d.port()), "a", "poll 503: served")
+    n.fail_next(1, 503, b"overloaded\n", drip=0.1)
+    t.ok(d.wait_log("HTTP 503 overloaded", 3), "poll: a 503 whose body never ends is logged with its first line")
+    t.ok(d.wait_log("answers again", 3), "poll: the next poll is answered")
+    c = namerd_counts(d)
+    t.ok(c.get("http_error") == 1 and c.get("timeout") == 0,
+         "poll: it counts as an HTTP error, not a timeout (%r)" % c)
+    t.ok(n.wait_until(lambda: n.connections() <= 1, 3), "poll: the 503's connection was closed by the client")
+
+
 t.run(
     (test_updates, ("poll", 1.5)),
     (test_updates, ("watch", 1.0)),
@@ -404,6 +441,8 @@ t.run(
     test_watch_pace,
     test_watch_clean_end_pace,
     test_error_text_sanitized,
+    test_watch_http_error_aborted,
+    test_poll_http_error_body_cut,
     test_weights,
     test_neg_and_empty,
     (test_faults, ("watch",)),

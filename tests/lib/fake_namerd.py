@@ -1241,6 +1241,11 @@ class FakeNamerd:
         with self._cond:
             return len(self._streams)
 
+    def connections(self):
+        """How many client connections are open."""
+        with self._cond:
+            return len(self._conns)
+
     def wait_until(self, predicate, timeout=5.0):
         """Wait until predicate() is true (re-checked on every server event)."""
         with self._cond:

@@ -358,7 +358,7 @@ def test_fail_next_drip(n):
          and not head.has("Content-Length") and chunks == [b"overloaded\n"] * 3,
          "fail_next(drip=): a chunked 503 whose body keeps coming")
     c.close()
-    t.ok(n.wait_until(lambda: not n._conns, 3), "drip: the server stops when the client leaves")
+    t.ok(n.wait_until(lambda: n.connections() == 0, 3), "drip: the server stops when the client leaves")
     w, head = open_watch(n)
     t.ok(head.status == 200 and w.read_chunk() == ONE, "drip: the next request is served normally")
     w.close()
