@@ -19,6 +19,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define TICK_MS        100 /* how often deadlines are checked during a request */
+#define HINT_MAX       512 /* bytes kept of an error body, for the log */
 
 /* The settings the thread runs with (copied: a reload may free the config). */
 struct namerd_conf {
@@ -34,9 +35,11 @@ struct namerd_conf {
 struct request {
 	struct namerd *n;
 	bool watch;
-	char *body; /* poll: the whole body; watch: the unfinished line */
+	char *body; /* poll: the whole body (or an error's start); watch: the unfinished line */
 	size_t len, cap;
+	long status; /* the final response's status, once its headers ended; else 0 */
 	bool got_header;
+	bool idle;       /* watch: closed by us after watch_idle_secs of silence */
 	bool applied;    /* watch: a frame was applied on this stream */
 	bool too_big;    /* the body or a frame exceeded NAMERD_JSON_MAX */
 	char error[160]; /* watch: the first frame error, if any */
@@ -157,17 +160,21 @@ void namerd_status(struct namerd *n, struct namerd_status *out)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* An attempt failed: keep the endpoints, log once per episode. */
+/* An attempt failed: keep the endpoints, log once per episode.  The message
+ * carries namerd's own text (error bodies, causes, error lines), so it is
+ * sanitized before it reaches the log or the status. */
 PRINTF(3, 4)
 static void episode_fail(struct namerd *n, atomic_uint_fast64_t *counter, const char *fmt, ...)
 {
-	char msg[160];
+	char raw[512], msg[sizeof(n->status.last_error)];
 	va_list ap;
 	bool first;
+	int len;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	util_sanitize(msg, sizeof(msg), raw, len < 0 ? 0 : MIN((size_t)len, sizeof(raw) - 1));
 	atomic_fetch_add(counter, 1);
 	pthread_mutex_lock(&n->lock);
 	first = !n->status.failing;
@@ -208,6 +215,7 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 {
 	struct namerd_answer a;
 	char err[NAMERD_ERRLEN];
+	int rc = -1;
 
 	if (namerd_json_decode(text, len, &a, err, sizeof(err)) < 0) {
 		episode_fail(n, &n->stats.bad_response, "bad response: %s", err);
@@ -218,6 +226,7 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 	case NAMERD_BOUND:
 		balancer_update(n->bal, a.eps, a.n);
 		episode_ok(n, a.n);
+		rc = 0;
 		break;
 	case NAMERD_NEG:
 		if (n->last_n || !n->status.answered)
@@ -225,6 +234,7 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 				 n->conf.path);
 		balancer_update(n->bal, NULL, 0);
 		episode_ok(n, 0);
+		rc = 0;
 		break;
 	case NAMERD_FAILED:
 		episode_fail(n, &n->stats.failed, "resolution failed: %s",
@@ -233,8 +243,8 @@ static int apply_answer(struct namerd *n, const char *text, size_t len)
 	case NAMERD_PENDING:
 		break; /* not an answer yet */
 	}
-	namerd_answer_clear(&a);
-	return a.kind == NAMERD_BOUND || a.kind == NAMERD_NEG ? 0 : -1;
+	namerd_answer_clear(&a); /* resets a.kind: decide before, not here */
+	return rc;
 }
 
 static bool body_append(struct request *r, const char *data, size_t len)
@@ -264,8 +274,8 @@ static void watch_frames(struct namerd *n, struct request *r)
 			len--;
 		if (len > 0 && start[0] != '{') {
 			/* namerd ends a failing stream with the error as plain text. */
-			snprintf(r->error, sizeof(r->error), "namerd error: %.*s",
-				 (int)MIN(len, 120), start);
+			int k = snprintf(r->error, sizeof(r->error), "namerd error: ");
+			util_sanitize(r->error + k, sizeof(r->error) - (size_t)k, start, len);
 		} else if (len > 0 && apply_answer(n, start, len) == 0) {
 			r->applied = true;
 		}
@@ -275,32 +285,43 @@ static void watch_frames(struct namerd *n, struct request *r)
 	memmove(r->body, start, r->len);
 }
 
+/* Returning anything but len aborts the transfer (CURLE_WRITE_ERROR). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct request *r = arg;
-	struct namerd *n = r->n;
 	size_t len = size * nmemb;
-	long status = 0;
 
 	r->last_byte_ms = now_ms();
-	curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (r->watch && status != 200)
-		return len; /* reported once the request ends */
+	if (r->status != 200) {
+		/* An error (poll only: watch stops at the headers): keep its first
+		 * line for the log and drop the rest, however long it runs. */
+		body_append(r, data, MIN(len, HINT_MAX - MIN(r->len, HINT_MAX)));
+		return r->len >= HINT_MAX || memchr(r->body, '\n', r->len) ? 0 : len;
+	}
 	if (!body_append(r, data, len))
-		return 0; /* aborts the transfer */
+		return 0;
 	if (r->watch)
-		watch_frames(n, r);
+		watch_frames(r->n, r);
 	return len;
 }
 
+/* Called once per header line; the empty line ends a response's headers. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct request *r = arg;
+	size_t len = size * nmemb;
+	long status = 0;
 
-	(void)data;
 	r->got_header = true;
 	r->last_byte_ms = now_ms();
-	return size * nmemb;
+	if (!(len == 2 && data[0] == '\r' && data[1] == '\n') && !(len == 1 && data[0] == '\n'))
+		return len;
+	curl_easy_getinfo(r->n->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200)
+		return len; /* 1xx: the real response follows */
+	r->status = status;
+	/* A watch error never ends by itself: drop it now, not at watch_idle_secs. */
+	return r->watch && status != 200 ? 0 : len;
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -360,7 +381,7 @@ static CURLcode perform(struct namerd *n, struct request *r)
 		}
 		if (r->watch && r->got_header && n->conf.idle_ms > 0 &&
 		    now - r->last_byte_ms > n->conf.idle_ms) {
-			rc = CURLE_GOT_NOTHING; /* silent too long: reopen for a fresh snapshot */
+			r->idle = true; /* silent too long: reopen for a fresh snapshot */
 			break;
 		}
 		if (curl_multi_perform(n->multi, &running) != CURLM_OK)
@@ -404,39 +425,42 @@ static const char *body_hint(struct request *r)
 	return r->body;
 }
 
+/* One poll; true when its answer was applied.  A non-200 status is an HTTP
+ * error even when the transfer then broke (on_body cut the body short). */
 static bool poll_once(struct namerd *n)
 {
 	struct request r = { .n = n, .watch = false };
 	CURLcode rc = perform(n, &r);
-	long status = 0;
 	bool ok = false;
 
-	curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (atomic_load(&n->stop))
 		;
+	else if (r.status != 0 && r.status != 200)
+		episode_fail(n, &n->stats.http_error, "HTTP %ld %s", r.status, body_hint(&r));
 	else if (rc != CURLE_OK)
 		report_transfer_error(n, &r, rc);
-	else if (status != 200)
-		episode_fail(n, &n->stats.http_error, "HTTP %ld %s", status, body_hint(&r));
 	else
 		ok = apply_answer(n, r.body ? r.body : "", r.len) == 0;
 	free(r.body);
 	return ok;
 }
 
+/* One watch stream, to its end; true when it applied at least one answer. */
 static bool watch_once(struct namerd *n)
 {
 	struct request r = { .n = n, .watch = true };
 	CURLcode rc = perform(n, &r);
-	long status = 0;
 
-	curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (atomic_load(&n->stop)) {
 		/* stopping: say nothing */
-	} else if (r.got_header && status != 200) {
-		episode_fail(n, &n->stats.http_error, "HTTP %ld", status);
+	} else if (r.status != 0 && r.status != 200) {
+		episode_fail(n, &n->stats.http_error, "HTTP %ld", r.status);
 	} else if (r.error[0]) {
 		episode_fail(n, &n->stats.bad_response, "%s", r.error);
+	} else if (r.idle) {
+		atomic_fetch_add(&n->stats.stream_ended, 1);
+		log_debug("%s: namerd watch stream silent for %lld s; reopening", n->label,
+			  (long long)n->conf.idle_ms / 1000);
 	} else if (rc != CURLE_OK) {
 		if (r.applied)
 			atomic_fetch_add(&n->stats.stream_ended, 1);
@@ -449,12 +473,35 @@ static bool watch_once(struct namerd *n)
 	return r.applied;
 }
 
-static unsigned next_backoff(struct namerd *n)
+/* The next jittered backoff (half to all of 0.25 s doubling up to 30 s);
+ * episode_ok starts it over. */
+static int64_t next_backoff(struct namerd *n)
 {
 	unsigned b = n->backoff_ms ? MIN(n->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
 
 	n->backoff_ms = b;
-	return (unsigned)(b / 2 + rand_unit() * b / 2);
+	return (int64_t)(b / 2 + rand_unit() * b / 2);
+}
+
+/*
+ * How long to wait after a request that started at start.  One that got a
+ * good answer is followed by the next no sooner than interval after its own
+ * start: a poll every interval, and a watch stream that namerd ends after
+ * each answer is reopened at that pace, not in a loop.  Without a good
+ * answer the wait is the backoff (at most interval in poll mode).  Watch
+ * always waits at least the backoff, which a good answer has reset to its
+ * first step, so a stream that ends after a long life reopens within 0.25 s.
+ */
+static int64_t namerd_next_wait(struct namerd *n, int64_t start, bool good)
+{
+	int64_t due = good ? start + n->conf.interval_ms - now_ms() : 0, backoff;
+
+	if (n->conf.mode == NAMERD_POLL && good)
+		return MAX(due, 0);
+	backoff = next_backoff(n); /* once: MIN and MAX evaluate twice */
+	if (n->conf.mode == NAMERD_POLL)
+		return MIN(backoff, n->conf.interval_ms);
+	return MAX(due, backoff);
 }
 
 static void *namerd_main(void *arg)
@@ -467,16 +514,10 @@ static void *namerd_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 #endif
 	while (!atomic_load(&n->stop)) {
-		if (n->conf.mode == NAMERD_WATCH) {
-			/* A stream that delivered reopens soon; failures back off. */
-			if (watch_once(n))
-				n->backoff_ms = 0;
-			nap(n, next_backoff(n));
-		} else if (poll_once(n)) {
-			nap(n, n->conf.interval_ms);
-		} else {
-			nap(n, MIN((int64_t)next_backoff(n), n->conf.interval_ms));
-		}
+		int64_t start = now_ms();
+		bool good = n->conf.mode == NAMERD_WATCH ? watch_once(n) : poll_once(n);
+
+		nap(n, namerd_next_wait(n, start, good));
 	}
 	return NULL;
 }

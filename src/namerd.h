@@ -3,12 +3,17 @@
  *
  * Each proxy that names namerd gets one dedicated thread that asks
  * GET {url}/api/1/resolve/{namespace}?path={path} with libcurl, either as a
- * streaming request (mode watch: newline-framed snapshots, reopened with
- * jittered exponential backoff when it ends, breaks or stays silent past
- * watch_idle_secs) or every interval_secs (mode poll).  A bound answer
- * replaces the balancer's endpoint set, neg or an empty bound empties it;
- * anything else (failed, an HTTP error, a timeout, garbage) keeps the last
- * good set, is logged once per episode and counted.
+ * streaming request (mode watch: newline-framed snapshots; a non-200 answer
+ * is dropped at its headers; the stream is reopened when it ends, breaks or
+ * stays silent past watch_idle_secs) or every interval_secs, counted from
+ * the start of each request (mode poll).  A bound answer replaces the
+ * balancer's endpoint set, neg or an empty bound empties it; anything else
+ * (failed, an HTTP error, a timeout, garbage) keeps the last good set, is
+ * logged once per episode (namerd's text sanitized to one line) and
+ * counted.  Pacing: after a good answer the next request starts no sooner
+ * than interval_secs after the last one started (watch: and after at least
+ * the first backoff step); without one, jittered exponential backoff, which
+ * every good answer starts over.
  *
  * The main thread starts and stops the thread; the thread owns its libcurl
  * handles and touches the shared world only through balancer_update and

@@ -286,21 +286,9 @@ static int decode_bound(json_object *root, struct namerd_answer *out, char *err,
 static char *copy_cause(json_object *o)
 {
 	size_t n = (size_t)json_object_get_string_len(o);
-	const char *s = json_object_get_string(o);
-	char *c;
+	char *c = xmalloc(MIN(n, NAMERD_CAUSE_MAX) + 1);
 
-	if (n > NAMERD_CAUSE_MAX) {
-		n = NAMERD_CAUSE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	c = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		c[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
-	}
-	c[n] = '\0';
+	util_sanitize(c, MIN(n, NAMERD_CAUSE_MAX) + 1, json_object_get_string(o), n);
 	return c;
 }
 

@@ -66,6 +66,26 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+size_t util_sanitize(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t n = len;
+
+	if (size == 0)
+		return 0;
+	if (n > size - 1) {
+		n = size - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+	}
+	dst[n] = '\0';
+	return n;
+}
+
 int64_t now_ms(void)
 {
 	struct timespec ts;

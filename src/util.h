@@ -25,6 +25,12 @@ void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
 
+/* Copies text from outside (a peer, a file) so that it fits one log line:
+ * src[0..len) into dst (size bytes, always NUL-terminated when size > 0),
+ * cut on a UTF-8 character boundary, with every control character (NUL
+ * and DEL included) turned into a space.  Returns the bytes written. */
+size_t util_sanitize(char *dst, size_t size, const char *src, size_t len);
+
 /* Milliseconds on the monotonic clock. */
 int64_t now_ms(void);
 /* Microseconds on the monotonic clock. */

@@ -3,6 +3,7 @@ namerd-api.md): watch and poll, weights from meta, neg, failures that must
 keep the last good endpoint set, recovery, startup, https and the request
 the client sends."""
 
+import json
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from fake_namerd import FakeNamerd
 from ltcptest import *
@@ -290,10 +292,157 @@ def test_reload_switches():
     t.ok(d.wait_log("no longer listening|resolving") and d.alive(), "the daemon stayed up through both")
 
 
+FAILURES = ("failed", "http_error", "bad_response", "unreachable", "timeout")
+
+
+def admin_get(d, path):
+    with urllib.request.urlopen(d.admin_url() + path, timeout=10) as r:
+        return r.read().decode()
+
+
+def namerd_counts(d, label="proxy0"):
+    """{result: value} of linkerd_tcp_namerd_requests_total for one proxy, from /metrics."""
+    out = {}
+    for line in admin_get(d, "/metrics").splitlines():
+        m = re.match(r'linkerd_tcp_namerd_requests_total\{(.*)\} (\S+)$', line)
+        if m and 'proxy="%s"' % label in m.group(1):
+            out[re.search(r'result="(\w+)"', m.group(1)).group(1)] = float(m.group(2))
+    return out
+
+
+def no_failures(counts):
+    return all(counts.get(k) == 0 for k in FAILURES)
+
+
+def requests_over(n, watch, secs):
+    """Resolve requests the fake namerd receives during the next `secs` seconds."""
+    before = n.request_count(NS, PATH, watch=watch)
+    time.sleep(secs)
+    return n.request_count(NS, PATH, watch=watch) - before
+
+
+def test_poll_pace():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode="poll"))
+    t.eq(who(d.port()), "a", "poll pace: served")
+    got = requests_over(n, False, 5.0)
+    t.ok(4 <= got <= 6, "poll, interval_secs 1: %d requests in 5 s (want 4-6)" % got)
+    c = namerd_counts(d)
+    t.ok(c.get("ok", 0) >= 4 and no_failures(c), "poll: good answers count as ok, failure counters stay 0 (%r)" % c)
+
+
+def test_watch_pace():
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(namerd_config(n))
+    port = d.port()
+    t.eq(who(port), "a", "watch pace: served")
+    bound(n, b)
+    t.ok(eventually(port, "b", 3.0) is not None, "watch pace: an update arrives on the stream")
+    got = requests_over(n, True, 4.5)
+    t.eq(n.request_count(NS, PATH, watch=True), 1, "watch: a stream that stays open is the only request (%d more)" % got)
+    c = namerd_counts(d)
+    t.ok(c.get("ok") == 2 and c.get("stream_ended") == 0 and no_failures(c),
+         "watch: two good frames count as ok, failure counters stay 0 (%r)" % c)
+
+
+def test_watch_clean_end_pace():
+    n = namerd()
+    n.stream_messages = 1  # every stream ends cleanly after its snapshot
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n))
+    t.eq(who(d.port()), "a", "watch, streams end after each frame: served")
+    got = requests_over(n, True, 5.0)
+    t.ok(3 <= got <= 6, "... reopened at the interval (1 s), not in a loop: %d requests in 5 s (want 3-6)" % got)
+    c = namerd_counts(d)
+    t.ok(c.get("ok", 0) >= 3 and c.get("stream_ended", 0) >= 3 and no_failures(c),
+         "... clean ends count as stream_ended, failure counters stay 0 (%r)" % c)
+
+
+CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def test_error_text_sanitized():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode="poll"))
+    t.eq(who(d.port()), "a", "sanitize: served")
+    n.fail_next(1, 500, b"boom \x1b[31mred\x1b[0m\rtail\nsecond line\n")
+    lines = d.wait_log("HTTP 500 boom[^\n]*")
+    t.ok(lines and "red" in lines[0] and "tail" in lines[0] and not CONTROLS.search(lines[0]),
+         "poll: an HTTP 500 body is logged on one line without control characters: %r" % (lines and lines[0]))
+    t.ok(d.wait_log("answers again"), "poll: recovered")
+    n.set_failed(NS, PATH, "bad \x1b[2Jcause\nnext\x07")
+    lines = d.wait_log("resolution failed: bad[^\n]*")
+    t.ok(lines and "next" in lines[0] and not CONTROLS.search(lines[0]),
+         "poll: a failed cause is logged on one line without control characters: %r" % (lines and lines[0]))
+    err = json.loads(admin_get(d, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
+    t.ok("cause" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+    t.ok(not CONTROLS.search(d.log().replace("\n", "")), "no control character anywhere in the poll daemon's log")
+
+    n = namerd()
+    bound(n, a)
+    w = daemon(namerd_config(n))
+    t.eq(who(w.port()), "a", "watch sanitize: served")
+    n.set_error(NS, PATH, "tree \x1b[31mbroke\rhere\x1b[0m")
+    lines = w.wait_log("namerd error: tree[^\n]*")
+    t.ok(lines and "here" in lines[0] and not CONTROLS.search(lines[0]),
+         "watch: a namerd error line is logged without control characters: %r" % (lines and lines[0]))
+    err = json.loads(admin_get(w, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
+    t.ok("broke" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+    t.ok(not CONTROLS.search(w.log().replace("\n", "")), "no control character anywhere in the watch daemon's log")
+
+
+def test_watch_http_error_aborted():
+    n = namerd()
+    a, b = backend("a"), backend("b")
+    bound(n, a)
+    d = daemon(namerd_config(n, extra="watch_idle_secs: 600"))
+    port = d.port()
+    t.eq(who(port), "a", "watch 503: served")
+    n.fail_next(1, 503, b"overloaded\n", drip=0.1)
+    n.cut_streams()
+    t.ok(n.wait_until(lambda: n.request_count(NS, PATH, watch=True) >= 2), "the reopened stream gets the 503")
+    bound(n, b)
+    secs = eventually(port, "b", 10.0)
+    t.ok(secs is not None and secs < 2.5,
+         "a 503 whose body never ends is dropped at once; the next stream's answer is used in %s s" % secs)
+    t.ok(d.wait_log("HTTP 503"), "the 503 is logged")
+    c = namerd_counts(d)
+    t.ok(c.get("http_error", 0) >= 1, "it counts as an HTTP error (%r)" % c)
+    t.ok(n.wait_until(lambda: n.open_streams() == 1 and n.connections() == 1, 3),
+         "the 503's connection was closed by the client")
+
+
+def test_poll_http_error_body_cut():
+    n = namerd()
+    a = backend("a")
+    bound(n, a)
+    d = daemon(namerd_config(n, mode="poll"))
+    t.eq(who(d.port()), "a", "poll 503: served")
+    n.fail_next(1, 503, b"overloaded\n", drip=0.1)
+    t.ok(d.wait_log("HTTP 503 overloaded", 3), "poll: a 503 whose body never ends is logged with its first line")
+    t.ok(d.wait_log("answers again", 3), "poll: the next poll is answered")
+    c = namerd_counts(d)
+    t.ok(c.get("http_error") == 1 and c.get("timeout") == 0,
+         "poll: it counts as an HTTP error, not a timeout (%r)" % c)
+    t.ok(n.wait_until(lambda: n.connections() <= 1, 3), "poll: the 503's connection was closed by the client")
+
 
 t.run(
     (test_updates, ("poll", 1.5)),
     (test_updates, ("watch", 1.0)),
+    test_poll_pace,
+    test_watch_pace,
+    test_watch_clean_end_pace,
+    test_error_text_sanitized,
+    test_watch_http_error_aborted,
+    test_poll_http_error_body_cut,
     test_weights,
     test_neg_and_empty,
     (test_faults, ("watch",)),

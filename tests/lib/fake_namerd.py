@@ -54,7 +54,9 @@ What it emulates
 
 Controls for tests (thread-safe): see the FakeNamerd class.  There are
 setters per name, `hang`, `cut_streams`, `stop`/`start` on the same port,
-`fail_next`, request counters and a request log.
+`fail_next` (also with a body that never ends), `stream_messages` (end
+every watch stream cleanly after N messages), request counters and a
+request log.
 
 What it deliberately does not emulate
 -------------------------------------
@@ -825,13 +827,13 @@ class _Conn:
         except OSError:
             pass  # buffer full (already woken) or closed
 
-    def wait_event(self):
-        """Block until woken or the socket is readable; read what arrived.
-        Raises _Gone on client EOF or when aborted."""
+    def wait_event(self, timeout=None):
+        """Block until woken or the socket is readable (or timeout seconds
+        passed); read what arrived.  Raises _Gone on client EOF or when aborted."""
         if self.abort:
             raise _Gone()
         watch = [self.wake_r] if self.eof else [self.sock, self.wake_r]
-        ready, _, _ = select.select(watch, [], [])
+        ready, _, _ = select.select(watch, [], [], timeout)
         if self.wake_r in ready:
             try:
                 while self.wake_r.recv(4096):
@@ -1056,6 +1058,7 @@ class FakeNamerd:
         self.host = host
         self.port = port
         self.max_chunk_size = None  # split each watch message into chunks of at most N bytes
+        self.stream_messages = None  # end each watch stream cleanly after N messages (None: never)
         self._cond = threading.Condition(threading.RLock())
         self._states = {}
         self._streams = []
@@ -1205,13 +1208,15 @@ class FakeNamerd:
         without the terminating chunk.  Returns how many were cut."""
         return self._abort(lambda c: c.streaming, "rst" if rst else "fin")
 
-    def fail_next(self, n=1, status=503, body=b"", reason=None, close_delimited=False):
+    def fail_next(self, n=1, status=503, body=b"", reason=None, close_delimited=False, drip=None):
         """Answer the next n requests (any route) with `status` and `body`, with a
-        Content-Length, or close-delimited like the bare 500 if close_delimited."""
+        Content-Length, or close-delimited like the bare 500 if close_delimited.
+        With drip=SECONDS the body is chunked and never ends: `body` is sent as
+        one chunk every SECONDS until the client goes away or the server stops."""
         if isinstance(body, str):
             body = body.encode()
         with self._cond:
-            self._fail += [(status, body, reason, close_delimited)] * n
+            self._fail += [(status, body, reason, close_delimited, drip)] * n
 
     # -- observation -------------------------------------------------------
     def requests(self):
@@ -1235,6 +1240,11 @@ class FakeNamerd:
         """How many watch streams are open (headers sent, not ended)."""
         with self._cond:
             return len(self._streams)
+
+    def connections(self):
+        """How many client connections are open."""
+        with self._cond:
+            return len(self._conns)
 
     def wait_until(self, predicate, timeout=5.0):
         """Wait until predicate() is true (re-checked on every server event)."""
@@ -1410,9 +1420,13 @@ class FakeNamerd:
         return keep_alive
 
     def _pump(self, conn, stream):
-        """Write the stream's queued states until an error state ends it."""
+        """Write the stream's queued states until an error state ends it
+        (or, with stream_messages set, until that many were sent)."""
         last = None
+        sent = 0
         while True:
+            if self.stream_messages is not None and sent >= self.stream_messages:
+                return
             with self._cond:
                 state = stream.queue.pop(0) if stream.queue else None
             if state is None:
@@ -1421,6 +1435,7 @@ class FakeNamerd:
             if state.kind == "pending" or state == last:
                 continue
             self._send_message(conn, state.line())
+            sent += 1
             if state.kind == "error":
                 return
             last = state
@@ -1448,12 +1463,23 @@ class FakeNamerd:
         conn.send(_head_bytes(v, _Response(500, [("Connection", "close")])))
         return False
 
-    def _send_canned(self, ctx, status, body, reason, close_delimited):
+    def _send_canned(self, ctx, status, body, reason, close_delimited, drip):
+        if drip is not None:
+            return self._send_dripping(ctx[0], status, body, reason, drip)
         if close_delimited:
             rep = _Response(status, [("Connection", "close")], reason=reason)
             ctx[0].send(_head_bytes("HTTP/1.1", rep) + body)
             return False
         return self._send(ctx, _Response(status, body=body, reason=reason))
+
+    def _send_dripping(self, conn, status, body, reason, every):
+        """A chunked response whose body never ends; returns when the client leaves."""
+        rep = _Response(status, [("Transfer-Encoding", "chunked")], reason=reason)
+        conn.send(_head_bytes("HTTP/1.1", rep))
+        while True:
+            if body:
+                conn.send(chunk(body))
+            conn.wait_event(every)
 
 
 # ---------------------------------------------------------------------------

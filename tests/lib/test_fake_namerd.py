@@ -347,6 +347,23 @@ def test_fail_next(n):
          and h3.status == 200 and b3 == ONE, "fail_next(2, 503): two 503s with Content-Length, then normal")
 
 
+def test_fail_next_drip(n):
+    set_one(n)
+    n.fail_next(1, 503, b"overloaded\n", drip=0.05)
+    c = Client(n.port)
+    c.request(WATCH)
+    head = c.read_head()
+    chunks = [c.read_chunk() for _ in range(3)]
+    t.ok(head.status_line == "HTTP/1.1 503 Service Unavailable" and head.get("Transfer-Encoding") == "chunked"
+         and not head.has("Content-Length") and chunks == [b"overloaded\n"] * 3,
+         "fail_next(drip=): a chunked 503 whose body keeps coming")
+    c.close()
+    t.ok(n.wait_until(lambda: n.connections() == 0, 3), "drip: the server stops when the client leaves")
+    w, head = open_watch(n)
+    t.ok(head.status == 200 and w.read_chunk() == ONE, "drip: the next request is served normally")
+    w.close()
+
+
 def test_hang(n):
     set_one(n)
     n.hang(True)
@@ -471,6 +488,20 @@ def test_watch_fanout_and_split(n):
     t.ok(n.wait_streams(0), "client close ends the server's streams")
 
 
+def test_watch_stream_messages(n):
+    set_one(n)
+    n.stream_messages = 1
+    c, head = open_watch(n)
+    t.ok(head.status == 200 and c.read_chunk() == ONE and c.read_chunk() is None,
+         "stream_messages=1: one snapshot, then the terminator")
+    t.ok(n.wait_streams(0), "stream_messages: the stream is no longer open")
+    c.request(WATCH)
+    t.ok(c.read_head().status == 200 and c.read_chunk() == ONE and c.read_chunk() is None,
+         "stream_messages: the connection is reused for the next stream")
+    n.stream_messages = None
+    c.close()
+
+
 def test_stop_start(n):
     set_one(n)
     port = n.port
@@ -571,8 +602,9 @@ def wait_for(pred, timeout=3.0):
 
 TESTS = [
     test_helpers, test_poll_bound_exact, test_poll_bodies, test_poll_400, test_poll_404, test_bare_500,
-    test_separators_and_watch_values, test_keepalive, test_counters_and_log, test_fail_next, test_hang,
-    test_pending, test_watch_framing, test_watch_error_at_start, test_watch_cut, test_watch_fanout_and_split,
+    test_separators_and_watch_values, test_keepalive, test_counters_and_log, test_fail_next,
+    test_fail_next_drip, test_hang, test_pending, test_watch_framing, test_watch_error_at_start, test_watch_cut,
+    test_watch_fanout_and_split, test_watch_stream_messages,
     test_stop_start, test_curl, test_script,
 ]
 
