@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,12 +207,7 @@ static void *acceptor_main(void *arg)
 {
 	struct listener *l = arg;
 	struct starvation starved = { 0 };
-	char name[16];
 
-	snprintf(name, sizeof(name), "accept-%u", l->port);
-#ifdef HAVE_PTHREAD_SETNAME_NP
-	pthread_setname_np(pthread_self(), name);
-#endif
 	while (acceptor_wait(l)) {
 		int r;
 		while ((r = acceptor_once(l, &starved)) > 0)
@@ -226,19 +220,13 @@ static void *acceptor_main(void *arg)
 
 int listener_start(struct listener *l, struct proxy *proxy, struct pool *pool)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
+	char name[16];
 	int rc;
 
 	l->proxy = proxy;
 	l->pool = pool;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, ACCEPTOR_STACK);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&l->thread, &attr, acceptor_main, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	snprintf(name, sizeof(name), "accept-%u", l->port);
+	rc = util_thread_start(&l->thread, ACCEPTOR_STACK, name, acceptor_main, l);
 	if (rc != 0) {
 		log_error("%s: cannot start acceptor thread: %s", l->name, strerror(rc));
 		return -1;

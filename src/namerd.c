@@ -9,7 +9,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,12 +506,7 @@ static int64_t namerd_next_wait(struct namerd *n, int64_t start, bool good)
 static void *namerd_main(void *arg)
 {
 	struct namerd *n = arg;
-	char name[16];
 
-	snprintf(name, sizeof(name), "namerd-%.8s", n->label);
-#ifdef HAVE_PTHREAD_SETNAME_NP
-	pthread_setname_np(pthread_self(), name);
-#endif
 	while (!atomic_load(&n->stop)) {
 		int64_t start = now_ms();
 		bool good = n->conf.mode == NAMERD_WATCH ? watch_once(n) : poll_once(n);
@@ -540,8 +534,7 @@ static void namerd_free(struct namerd *n)
 struct namerd *namerd_start(const char *label, const struct cfg_namerd *cfg, struct balancer *bal)
 {
 	struct namerd *n = xcalloc(1, sizeof(*n));
-	pthread_attr_t attr;
-	sigset_t all, old;
+	char name[16];
 	int rc;
 
 	n->label = xstrdup(label);
@@ -557,13 +550,8 @@ struct namerd *namerd_start(const char *label, const struct cfg_namerd *cfg, str
 		namerd_free(n);
 		return NULL;
 	}
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, NAMERD_STACK);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&n->thread, &attr, namerd_main, n);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	snprintf(name, sizeof(name), "namerd-%.8s", label);
+	rc = util_thread_start(&n->thread, NAMERD_STACK, name, namerd_main, n);
 	if (rc != 0) {
 		log_error("%s: namerd: cannot start thread: %s", label, strerror(rc));
 		namerd_free(n);

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,12 +48,7 @@ static void *worker_main(void *arg)
 {
 	struct pool_worker *w = arg;
 	struct pool *p = w->pool;
-	char name[16];
 
-	snprintf(name, sizeof(name), "relay-%u", w->index);
-#ifdef HAVE_PTHREAD_SETNAME_NP
-	pthread_setname_np(pthread_self(), name);
-#endif
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!w->has_job && !p->stopping)
@@ -96,8 +90,6 @@ static void size_futex_hash(unsigned threads)
 struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_free state_free)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
-	pthread_attr_t attr;
-	sigset_t all, old;
 	pthread_condattr_t ca;
 	int rc;
 
@@ -111,10 +103,6 @@ struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_f
 	p->n = n;
 	p->workers = xcalloc(n, sizeof(*p->workers));
 	p->idle = xcalloc(n, sizeof(*p->idle));
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, RELAY_STACK);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < n; i++) {
 		struct pool_worker *w = &p->workers[i];
 		w->pool = p;
@@ -127,15 +115,16 @@ struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_f
 	p->nidle = n;
 	size_futex_hash(n);
 	for (unsigned i = 0; i < n; i++) {
-		rc = pthread_create(&p->workers[i].thread, &attr, worker_main, &p->workers[i]);
+		char name[24];
+		snprintf(name, sizeof(name), "relay-%u", i);
+		rc = util_thread_start(&p->workers[i].thread, RELAY_STACK, name, worker_main,
+				       &p->workers[i]);
 		if (rc != 0) {
 			log_error("cannot start relay thread %u of %u: %s", i + 1, n, strerror(rc));
 			break;
 		}
 		p->started++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
 	pthread_condattr_destroy(&ca);
 	if (p->started < n) {
 		pool_free(p);

@@ -112,6 +112,11 @@ void relay_thread_state_free(void *state)
 	free(rt);
 }
 
+/* Every line about a connection starts "conn N ": the id that ties its
+ * debug lines to its summary line. */
+#define CONN_FMT   "conn %llu "
+#define CONN_ID(c) ((unsigned long long)(c)->id)
+
 /* The client's address as text, formatted on first use only. */
 static const char *conn_peer(struct conn *c)
 {
@@ -332,8 +337,7 @@ static int conn_connect(struct conn *c)
 			return 0;
 		}
 		atomic_fetch_add(&st->connect_failures, 1);
-		log_debug("conn %llu: connect to %s failed: %s", (unsigned long long)c->id,
-			  endpoint_name(e), err);
+		log_debug(CONN_FMT "connect to %s failed: %s", CONN_ID(c), endpoint_name(e), err);
 		balancer_release(c->bal, e);
 		if (now_ms() >= overall)
 			break;
@@ -400,7 +404,7 @@ static int accept_tls(struct conn *c)
 
 	c->client.tls = tls_conn_new(c->job->server_tls, c->client.fd, err);
 	if (c->client.tls && tls_handshake(c->client.tls, deadline, relay_stop_fd, err) == 0) {
-		log_debug("conn %llu: TLS %s sni=%s alpn=%s peer=%s", (unsigned long long)c->id,
+		log_debug(CONN_FMT "TLS %s sni=%s alpn=%s peer=%s", CONN_ID(c),
 			  tls_version(c->client.tls), tls_sni(c->client.tls),
 			  tls_alpn(c->client.tls), tls_peer(c->client.tls));
 		return 0;
@@ -739,10 +743,10 @@ static void conn_close(struct conn *c)
 				  (double)(c->connected_us - job->accept_us) / 1e6);
 	histogram_observe(&st->duration, secs);
 	if (logging)
-		log_access("conn %llu %s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
-			   "duration=%.3fs%s reason=%s",
-			   (unsigned long long)c->id, conn_peer(c), job->server,
-			   proxy_label(job->proxy), c->endpoint_name[0] ? c->endpoint_name : "-",
+		log_access(CONN_FMT "%s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
+				    "duration=%.3fs%s reason=%s",
+			   CONN_ID(c), conn_peer(c), job->server, proxy_label(job->proxy),
+			   c->endpoint_name[0] ? c->endpoint_name : "-",
 			   (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes, secs,
 			   tls, c->reason[0] ? c->reason : "?");
 	proxy_leave(job->proxy);
@@ -767,15 +771,14 @@ void relay_run(void *arg, void **state)
 	c.src = job->peer;
 	flow_init(&c.up, &c.client, &c.endpoint, NULL);
 	flow_init(&c.down, &c.endpoint, &c.client, NULL);
-	log_debug("conn %llu accepted from %s on %s", (unsigned long long)c.id, conn_peer(&c),
-		  job->server);
+	log_debug(CONN_FMT "accepted from %s on %s", CONN_ID(&c), conn_peer(&c), job->server);
 	if (job->sc->accept_proxy_protocol && accept_proxy_header(&c) < 0)
 		goto out;
 	if (job->server_tls && accept_tls(&c) < 0)
 		goto out;
 	if (conn_connect(&c) < 0)
 		goto out;
-	log_debug("conn %llu connected to %s", (unsigned long long)c.id, c.endpoint_name);
+	log_debug(CONN_FMT "connected to %s", CONN_ID(&c), c.endpoint_name);
 	c.splice = !c.client.tls && !c.endpoint.tls;
 	conn_copy(&c);
 out:

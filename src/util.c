@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,4 +201,31 @@ char *read_file(const char *path, size_t max, size_t *len)
 	buf = read_stream(fd, max, len);
 	close_fd(&fd);
 	return buf;
+}
+
+int util_thread_start(pthread_t *t, size_t stack, const char *name, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int rc;
+
+	if ((rc = pthread_attr_init(&attr)) != 0)
+		return rc;
+	rc = pthread_attr_setstacksize(&attr, stack);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (rc == 0)
+		rc = pthread_create(t, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+#ifdef HAVE_PTHREAD_SETNAME_NP
+	if (rc == 0) {
+		char cut[16];
+		snprintf(cut, sizeof(cut), "%s", name);
+		(void)pthread_setname_np(*t, cut);
+	}
+#else
+	(void)name;
+#endif
+	return rc;
 }

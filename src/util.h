@@ -45,6 +45,12 @@ uint64_t rand_u64(void);
 /* Uniform double in [0, 1). */
 double rand_unit(void);
 
+/* Starts a thread the way every thread of ours starts: with an explicit
+ * stack size, every signal blocked (only the main thread takes signals),
+ * and a name (cut to 15 characters) for ps and gdb.  0, or an errno value. */
+int util_thread_start(pthread_t *t, size_t stack, const char *name, void *(*fn)(void *),
+		      void *arg) MUSTCHECK;
+
 /* Closes fd if it is >= 0 and sets it to -1; keeps errno. */
 void close_fd(int *fd);
 
