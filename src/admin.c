@@ -12,12 +12,17 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define ADMIN_MAX_CONNECTIONS 16
+/* One thread per connection.  /reload waits (up to RELOAD_WAIT_MS) may hold
+ * at most ADMIN_RELOAD_WAITERS of the connections; the rest stay for
+ * /ready, /metrics and the others. */
+#define ADMIN_MAX_CONNECTIONS 32
+#define ADMIN_RELOAD_WAITERS  16
 #define ADMIN_TIMEOUT_SECS    10
 #define RELOAD_WAIT_MS        30000
 
@@ -25,11 +30,14 @@ struct admin {
 	struct MHD_Daemon *mhd;
 	struct runtime *rt;
 	char name[NETADDR_STRLEN];
+	atomic_uint reload_waiters;
 };
 
-/* Queues a response; body is freed by libmicrohttpd when owned, else static. */
+/* Queues a response with one extra header (hname NULL: none); body is freed
+ * by libmicrohttpd when owned, else static. */
 static enum MHD_Result reply_with(struct MHD_Connection *conn, unsigned status, const char *type,
-				  char *body, size_t len, bool owned, const char *allow)
+				  char *body, size_t len, bool owned, const char *hname,
+				  const char *hval)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
 		len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -39,8 +47,8 @@ static enum MHD_Result reply_with(struct MHD_Connection *conn, unsigned status, 
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
-	if (allow)
-		MHD_add_response_header(r, "Allow", allow);
+	if (hname)
+		MHD_add_response_header(r, hname, hval);
 	ok = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -49,21 +57,26 @@ static enum MHD_Result reply_with(struct MHD_Connection *conn, unsigned status, 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
 			     char *body, size_t len, bool owned)
 {
-	return reply_with(conn, status, type, body, len, owned, NULL);
+	return reply_with(conn, status, type, body, len, owned, NULL, NULL);
+}
+
+/* A static text body with one extra header. */
+static enum MHD_Result reply_text_with(struct MHD_Connection *conn, unsigned status,
+				       const char *text, const char *hname, const char *hval)
+{
+	return reply_with(conn, status, "text/plain; charset=utf-8", (char *)(uintptr_t)text,
+			  strlen(text), false, hname, hval);
 }
 
 static enum MHD_Result reply_allow(struct MHD_Connection *conn, const char *allow)
 {
-	static const char text[] = "method not allowed\n";
-
-	return reply_with(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
-			  (char *)(uintptr_t)text, sizeof(text) - 1, false, allow);
+	return reply_text_with(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "Allow",
+			       allow);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
 {
-	return reply(conn, status, "text/plain; charset=utf-8", (char *)(uintptr_t)text,
-		     strlen(text), false);
+	return reply_text_with(conn, status, text, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ handlers */
@@ -79,6 +92,8 @@ static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn)
 
 static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn)
 {
+	if (runtime_draining(a->rt)) /* read first: no lock, while the drain holds it */
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: shutting down\n");
 	if (runtime_ready(a->rt))
 		return reply_text(conn, MHD_HTTP_OK, "ready\n");
 	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: waiting for endpoints\n");
@@ -167,25 +182,50 @@ static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *con
 
 static enum MHD_Result post_shutdown(struct admin *a, struct MHD_Connection *conn)
 {
-	(void)a;
 	log_info("admin: shutdown requested");
+	runtime_drain_begin(a->rt); /* /ready fails from now on */
 	kill(getpid(), SIGTERM);
 	return reply_text(conn, MHD_HTTP_ACCEPTED, "shutting down\n");
 }
 
+/* Waits for a reload that reads the file after this request; concurrent
+ * requests share it (runtime_reload_ticket). */
+static enum MHD_Result reload_wait(struct admin *a, struct MHD_Connection *conn)
+{
+	bool ask;
+	uint64_t ticket = runtime_reload_ticket(a->rt, &ask);
+
+	log_info("admin: reload requested%s", ask ? "" : " (joins the one already asked for)");
+	if (ask)
+		kill(getpid(), SIGHUP);
+	switch (runtime_wait_reload(a->rt, ticket, now_ms() + RELOAD_WAIT_MS)) {
+	case RELOAD_OK:
+		return reply_text(conn, MHD_HTTP_OK, "reloaded\n");
+	case RELOAD_FAILED:
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "reload failed; the running configuration stays (see the log)\n");
+	case RELOAD_STOPPING:
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+	default:
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "reload still running\n");
+	}
+}
+
 static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn)
 {
-	uint64_t gen = runtime_reload_generation(a->rt);
-	bool ok = false;
+	enum MHD_Result ret;
 
-	log_info("admin: reload requested");
-	kill(getpid(), SIGHUP);
-	if (!runtime_wait_reload(a->rt, gen, now_ms() + RELOAD_WAIT_MS, &ok))
-		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "reload still running\n");
-	if (ok)
-		return reply_text(conn, MHD_HTTP_OK, "reloaded\n");
-	return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			  "reload failed; the running configuration stays (see the log)\n");
+	if (runtime_draining(a->rt))
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+	if (atomic_fetch_add(&a->reload_waiters, 1) >= ADMIN_RELOAD_WAITERS) {
+		atomic_fetch_sub(&a->reload_waiters, 1);
+		return reply_text_with(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				       "too many reload requests waiting; retry\n",
+				       MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	}
+	ret = reload_wait(a, conn);
+	atomic_fetch_sub(&a->reload_waiters, 1);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ routing */
@@ -254,6 +294,7 @@ struct admin *admin_start(const struct cfg_admin *cfg, struct runtime *rt, char 
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->rt = rt;
+	atomic_init(&a->reload_waiters, 0);
 	a->mhd = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 			MHD_USE_ERROR_LOG,

@@ -167,8 +167,10 @@ static void reload(struct runtime *rt, const char *path)
 	struct config *cfg;
 	int rc = -1;
 
+	runtime_reload_begin(rt);
 	if (strcmp(path, "-") == 0) {
 		log_warn("reload: the configuration came from stdin; nothing to reload");
+		runtime_note_reload(rt, false);
 		return;
 	}
 	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s", (long long)now_us(),
