@@ -246,6 +246,23 @@ static void check_proxy(struct ctx *c, void *obj)
 		cfg_error(c, &p->mark, "proxy: servers must list at least one listener");
 }
 
+/* The token travels in a header: no control characters, no spaces. */
+static void check_admin(struct ctx *c, void *obj)
+{
+	struct cfg_admin *a = obj;
+	const unsigned char *t = (const unsigned char *)a->token;
+
+	if (t && !*t)
+		cfg_error(c, &a->mark, "admin: token must not be empty");
+	for (; t && *t; t++) {
+		if (*t <= ' ' || *t == 0x7f) {
+			cfg_error(c, &a->mark,
+				  "admin: token must not contain spaces or control characters");
+			break;
+		}
+	}
+}
+
 static void check_top(struct ctx *c, void *obj)
 {
 	struct config *cfg = obj;
@@ -383,9 +400,11 @@ static const struct cfg_section proxy_sec = { "proxy", proxy_keys, sizeof(struct
 static const struct cfg_key admin_keys[] = {
 	KEY(struct cfg_admin, addr, T_HOSTPORT, .def = "127.0.0.1:9989", .flags = F_STATIC),
 	INT(struct cfg_admin, grace_secs, "10", 0, SECS_MAX),
+	KEY(struct cfg_admin, token, T_STR),
 	{ 0 },
 };
-static const struct cfg_section admin_sec = { "admin", admin_keys, sizeof(struct cfg_admin), NULL };
+static const struct cfg_section admin_sec = { "admin", admin_keys, sizeof(struct cfg_admin),
+					      check_admin };
 
 static const struct cfg_key top_keys[] = {
 	KEY(struct config, proxies, T_LIST, .sub = &proxy_sec, .flags = F_REQUIRED),

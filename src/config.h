@@ -136,6 +136,7 @@ struct cfg_admin {
 	struct cfg_mark mark;
 	struct cfg_hostport addr;
 	int64_t grace_secs;
+	char *token; /* NULL: none; else every request but GET /ready needs it */
 };
 
 struct config {

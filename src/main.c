@@ -164,13 +164,15 @@ static int open_access_log(const struct config *cfg)
 	return 0;
 }
 
-static void reload(struct runtime *rt, const char *path)
+static void reload(struct runtime *rt, struct admin *admin, const char *path)
 {
 	struct config *cfg;
 	int rc = -1;
 
+	runtime_reload_begin(rt);
 	if (strcmp(path, "-") == 0) {
 		log_warn("reload: the configuration came from stdin; nothing to reload");
+		runtime_note_reload(rt, false);
 		return;
 	}
 	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s", (long long)now_us(),
@@ -181,6 +183,8 @@ static void reload(struct runtime *rt, const char *path)
 		log_error("reload failed: the configuration has errors; keeping the running one");
 	} else {
 		rc = runtime_reload(rt, cfg);
+		if (rc == 0)
+			admin_update(admin, &cfg->admin);
 		config_unref(cfg);
 	}
 	runtime_note_reload(rt, rc == 0);
@@ -285,7 +289,7 @@ static int serve(const char *path, struct config *cfg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(rt, path);
+			reload(rt, admin, path);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("received %s; shutting down", strsignal(sig));
 			break;

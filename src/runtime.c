@@ -8,6 +8,7 @@
 #include "relay.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,13 @@ struct runtime {
 
 	pthread_mutex_t reload_lock; /* guards the reload record below */
 	pthread_cond_t reload_cond;
-	uint64_t reload_gen;
+	uint64_t reload_started;   /* reloads begun (numbered from 1) */
+	uint64_t reload_gen;       /* reloads finished: the last one's number */
+	uint64_t reload_requested; /* the highest number an admin SIGHUP asked for */
 	bool last_reload_ok;
 	uint64_t reloads_ok, reloads_failed;
+
+	atomic_bool draining; /* set once, when the drain begins */
 };
 
 /* Raises the soft open-file limit toward what relay_threads can use (two
@@ -107,6 +112,7 @@ struct runtime *runtime_bind(struct config *cfg)
 
 	pthread_rwlock_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->reload_lock, NULL);
+	atomic_init(&rt->draining, false);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rt->reload_cond, &ca);
@@ -221,8 +227,24 @@ fail:
 	return -1;
 }
 
+void runtime_drain_begin(struct runtime *rt)
+{
+	if (atomic_exchange(&rt->draining, true))
+		return;
+	/* Wakes the /reload waiters: the main thread takes no more reloads. */
+	pthread_mutex_lock(&rt->reload_lock);
+	pthread_cond_broadcast(&rt->reload_cond);
+	pthread_mutex_unlock(&rt->reload_lock);
+}
+
+bool runtime_draining(struct runtime *rt)
+{
+	return atomic_load(&rt->draining);
+}
+
 void runtime_stop_accepting(struct runtime *rt)
 {
+	runtime_drain_begin(rt); /* /ready fails before the listeners close */
 	pthread_rwlock_wrlock(&rt->lock);
 	for (size_t i = 0; i < rt->n; i++)
 		proxy_stop(rt->proxies[i]);
@@ -258,10 +280,17 @@ double runtime_start_time(const struct runtime *rt)
 	return rt->start_time;
 }
 
+void runtime_reload_begin(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->reload_lock);
+	rt->reload_started++;
+	pthread_mutex_unlock(&rt->reload_lock);
+}
+
 void runtime_note_reload(struct runtime *rt, bool ok)
 {
 	pthread_mutex_lock(&rt->reload_lock);
-	rt->reload_gen++;
+	rt->reload_gen = rt->reload_started;
 	rt->last_reload_ok = ok;
 	if (ok)
 		rt->reloads_ok++;
@@ -271,26 +300,31 @@ void runtime_note_reload(struct runtime *rt, bool ok)
 	pthread_mutex_unlock(&rt->reload_lock);
 }
 
-uint64_t runtime_reload_generation(struct runtime *rt)
+uint64_t runtime_reload_ticket(struct runtime *rt, bool *ask)
 {
 	pthread_mutex_lock(&rt->reload_lock);
-	uint64_t g = rt->reload_gen;
+	uint64_t ticket = rt->reload_started + 1;
+	*ask = rt->reload_requested < ticket;
+	if (*ask)
+		rt->reload_requested = ticket;
 	pthread_mutex_unlock(&rt->reload_lock);
-	return g;
+	return ticket;
 }
 
-bool runtime_wait_reload(struct runtime *rt, uint64_t gen, int64_t deadline_ms, bool *ok)
+enum reload_outcome runtime_wait_reload(struct runtime *rt, uint64_t ticket, int64_t deadline_ms)
 {
-	bool done;
+	enum reload_outcome r = RELOAD_TIMEOUT;
 
 	pthread_mutex_lock(&rt->reload_lock);
-	while (rt->reload_gen == gen &&
+	while (rt->reload_gen < ticket && !atomic_load(&rt->draining) &&
 	       cond_wait_until(&rt->reload_cond, &rt->reload_lock, deadline_ms))
 		;
-	done = rt->reload_gen != gen;
-	*ok = rt->last_reload_ok;
+	if (rt->reload_gen >= ticket)
+		r = rt->last_reload_ok ? RELOAD_OK : RELOAD_FAILED;
+	else if (atomic_load(&rt->draining))
+		r = RELOAD_STOPPING;
 	pthread_mutex_unlock(&rt->reload_lock);
-	return done;
+	return r;
 }
 
 uint64_t runtime_reloads(struct runtime *rt, bool ok)

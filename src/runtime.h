@@ -33,7 +33,8 @@ struct runtime *runtime_start(struct config *cfg);
 size_t runtime_proxies(const struct runtime *rt);
 /* Installs cfg if every part of it can be set up; -1 keeps the old one. */
 int runtime_reload(struct runtime *rt, struct config *cfg);
-/* Closes every listener; open connections carry on. */
+/* Begins the drain (runtime_drain_begin), then closes every listener; open
+ * connections carry on. */
 void runtime_stop_accepting(struct runtime *rt);
 /* Open connections right now. */
 unsigned runtime_active(struct runtime *rt);
@@ -51,11 +52,23 @@ void runtime_for_each_proxy(struct runtime *rt, void (*fn)(struct proxy *, void 
 bool runtime_ready(struct runtime *rt);
 unsigned runtime_pool_size(struct runtime *rt);
 double runtime_start_time(const struct runtime *rt);
-/* The main thread records each reload's outcome (SIGHUP or admin). */
+/* A drain has begun: from then on /ready fails and /reload waits end.
+ * Idempotent; the main thread (SIGTERM) or an admin thread (/shutdown). */
+void runtime_drain_begin(struct runtime *rt);
+bool runtime_draining(struct runtime *rt);
+/* The main thread brackets each reload (SIGHUP or admin): begin before it
+ * reads the file, note with the outcome. */
+void runtime_reload_begin(struct runtime *rt);
 void runtime_note_reload(struct runtime *rt, bool ok);
-uint64_t runtime_reload_generation(struct runtime *rt);
-/* Waits until a reload after generation gen is recorded; false on timeout. */
-bool runtime_wait_reload(struct runtime *rt, uint64_t gen, int64_t deadline_ms, bool *ok);
+/* For POST /reload.  Concurrent requests share reloads: a ticket names the
+ * first reload to begin after this call, so it reads the file as it is now;
+ * *ask is true for the first caller of that ticket, which then sends the
+ * SIGHUP (the others wait for the same reload). */
+uint64_t runtime_reload_ticket(struct runtime *rt, bool *ask);
+enum reload_outcome { RELOAD_OK, RELOAD_FAILED, RELOAD_TIMEOUT, RELOAD_STOPPING };
+/* Waits until the reload of ticket (or a later one) has finished, the drain
+ * begins, or deadline_ms passes. */
+enum reload_outcome runtime_wait_reload(struct runtime *rt, uint64_t ticket, int64_t deadline_ms);
 uint64_t runtime_reloads(struct runtime *rt, bool ok);
 void runtime_free(struct runtime *rt);
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -25,14 +26,43 @@ MiB = 1 << 20
 daemon = t.daemon
 
 
-def http(d, path, method="GET", timeout=10):
-    """(status, body) of an admin request."""
-    req = urllib.request.Request(d.admin_url() + path, method=method)
+def http(d, path, method="GET", timeout=10, headers=None):
+    """(status, body, headers) of an admin request."""
+    req = urllib.request.Request(d.admin_url() + path, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode(), dict(r.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), dict(e.headers)
+
+
+def status(d, path, method="GET", timeout=10, headers=None):
+    """The status of an admin request; None when the connection fails."""
+    try:
+        return http(d, path, method, timeout, headers)[0]
+    except OSError:
+        return None
+
+
+def raw_status(d, request, timeout=5):
+    """The status of a request sent as is (to set or leave out Host); None on failure."""
+    port = int(d.admin_url().rsplit(":", 1)[1])
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+            s.sendall(request.encode())
+            line = read_line(s, timeout)
+    except OSError:
+        return None
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", line)
+    return int(m.group(1)) if m else None
+
+
+def get_with_host(d, host, path="/metrics"):
+    return raw_status(d, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host))
+
+
+def admin_port(d):
+    return int(d.admin_url().rsplit(":", 1)[1])
 
 
 def metric(text, name, **labels):
@@ -195,6 +225,9 @@ def test_admin_reload_and_shutdown():
     time.sleep(0.2)
     status, body, _ = http(d, "/shutdown", method="POST")
     t.eq(status, 202, "POST /shutdown answers 202")
+    status, body, _ = http(d, "/ready")
+    t.ok(status == 503 and "shutting down" in body,
+         "right after POST /shutdown, /ready answers 503 while the drain runs (%s %r)" % (status, body))
     time.sleep(0.2)
     t.ok(refused_at_once(port), "after POST /shutdown new connections are refused at once")
     t.ok(transfer.result() == payload, "the transfer in flight finishes intact")
@@ -258,8 +291,177 @@ def test_access_log():
         t.ok("from_client=10 " not in f.read(), "... not to the rotated one")
 
 
+EXPOSED = "is not a loopback address and admin.token is not set"
+
+
+def test_host_header():
+    b = t.backend(EchoBackend)
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr]))
+    port = admin_port(d)
+    for host in ["evil.example", "evil.example:%d" % port, "127.0.0.1.evil.example:%d" % port,
+                 "localhost.evil.example", "[::1", "[evil.example]:%d" % port, "127.0.0.1:99999", ""]:
+        t.eq(get_with_host(d, host), 421, "GET /metrics with Host %r: 421" % host)
+    t.eq(raw_status(d, "POST /shutdown HTTP/1.1\r\nHost: evil.example:%d\r\nContent-Length: 0\r\n"
+                       "Connection: close\r\n\r\n" % port), 421, "POST /shutdown with a foreign Host: 421")
+    t.ok(d.alive() and status(d, "/ready") == 200, "... and the daemon keeps running")
+    for host in ["127.0.0.1:%d" % port, "127.0.0.1", "localhost:%d" % port, "LocalHost",
+                 "[::1]:%d" % port, "[::1]", "10.1.2.3:%d" % port]:
+        t.eq(get_with_host(d, host), 200, "GET /metrics with Host %r: 200" % host)
+    t.eq(raw_status(d, "GET /metrics HTTP/1.0\r\n\r\n"), 200, "HTTP/1.0 without Host: 200")
+    t.ok(EXPOSED not in d.log(), "no warning about exposure on 127.0.0.1")
+
+
+def test_cross_site():
+    a, b = t.backend(IdBackend, name="a"), t.backend(IdBackend, name="b")
+    d = daemon(static_config(["127.0.0.1:0"], [a.addr]))
+    port, aport = d.port(), admin_port(d)
+    evil = {"Origin": "http://evil.example"}
+    t.eq(status(d, "/shutdown", "POST", headers=evil), 403, "POST /shutdown with Origin http://evil.example: 403")
+    t.ok(d.alive() and first_line(port) == b"a" and status(d, "/ready") == 200,
+         "... and the daemon is still alive and serving")
+    for method in ["PUT", "DELETE", "PATCH"]:
+        t.eq(status(d, "/shutdown", method, headers=evil), 403, "%s with a foreign Origin: 403" % method)
+    for hdrs in [{"Origin": "null"}, {"Origin": "https://127.0.0.1:%d" % aport},
+                 {"Origin": "http://127.0.0.1:%d.evil.example" % aport},
+                 {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                 {"Origin": "http://127.0.0.1:%d" % aport, "Sec-Fetch-Site": "cross-site"}]:
+        t.eq(status(d, "/reload", "POST", headers=hdrs), 403, "POST /reload with %r: 403" % hdrs)
+    t.ok("reload requested" not in d.log() and d.alive(), "no refused request reached a reload or a shutdown")
+    t.eq(status(d, "/metrics", headers=evil), 200, "GET /metrics with a foreign Origin is still served")
+
+    d.write_config(static_config(["127.0.0.1:0"], [b.addr]))
+    t.eq(status(d, "/reload", "POST", headers={"Origin": "http://127.0.0.1:%d" % aport}), 200,
+         "POST /reload with the admin's own Origin: 200")
+    t.eq(first_line(port), b"b", "... and the reload took effect")
+    same = {"Host": "localhost:%d" % aport, "Origin": "http://localhost:%d" % aport, "Sec-Fetch-Site": "same-origin"}
+    t.eq(status(d, "/reload", "POST", headers=same), 200, "POST /reload from http://localhost:port, same-origin: 200")
+    t.eq(status(d, "/reload", "POST", headers={"Sec-Fetch-Site": "none"}), 200,
+         "POST /reload with Sec-Fetch-Site: none (typed by the user): 200")
+    t.eq(status(d, "/shutdown", "POST", headers={"Origin": "http://127.0.0.1:%d" % aport}), 202,
+         "POST /shutdown with the admin's own Origin: 202")
+    t.eq(d.wait(15), 0, "... and the daemon exits 0")
+
+
+def test_token():
+    b = t.backend(EchoBackend)
+    cfg = static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  token: 'tok-3x4mpl3'")
+    d = daemon(cfg)
+    good = {"Authorization": "Bearer tok-3x4mpl3"}
+    status_, _, headers = http(d, "/metrics")
+    t.ok(status_ == 401 and headers.get("WWW-Authenticate") == "Bearer",
+         "GET /metrics without the token: 401 with WWW-Authenticate: Bearer (%s %r)" % (status_, headers.get("WWW-Authenticate")))
+    for auth in ["Bearer wrong", "Bearer tok-3x4mpl", "Bearer tok-3x4mpl3x", "Bearer ", "Basic dG9rLTN4NG1wbDM=", "tok-3x4mpl3"]:
+        t.eq(status(d, "/metrics", headers={"Authorization": auth}), 401, "GET /metrics with Authorization %r: 401" % auth)
+    t.eq(status(d, "/metrics", headers=good), 200, "GET /metrics with the token: 200")
+    t.eq(status(d, "/metrics", headers={"Authorization": "bearer tok-3x4mpl3"}), 200, "... the scheme in any case")
+    t.eq(status(d, "/endpoints"), 401, "GET /endpoints without the token: 401")
+    t.eq(status(d, "/nothing-here"), 401, "an unknown path without the token: 401")
+    t.eq(status(d, "/ready"), 200, "GET /ready needs no token")
+    t.eq(status(d, "/reload", "POST"), 401, "POST /reload without the token: 401")
+    t.eq(status(d, "/reload", "POST", headers={"Authorization": "Bearer wrong"}), 401, "POST /reload with a wrong token: 401")
+    t.eq(status(d, "/shutdown", "POST"), 401, "POST /shutdown without the token: 401")
+    t.ok(d.alive() and "reload requested" not in d.log(), "... none of them reached a reload or a shutdown")
+    t.eq(status(d, "/reload", "POST", headers=good), 200, "POST /reload with the token: 200")
+    d.reload(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  token: 'n3w-t0ken'"))
+    t.ok(d.wait_log("admin: admin.token changed"), "a reload changes the token")
+    t.eq(status(d, "/metrics", headers=good), 401, "... the old one is refused")
+    t.eq(status(d, "/metrics", headers={"Authorization": "Bearer n3w-t0ken"}), 200, "... the new one accepted")
+    d.reload(static_config(["127.0.0.1:0"], [b.addr]))
+    t.ok(d.wait_log("admin: admin.token removed") and status(d, "/metrics") == 200,
+         "a reload without the token opens the admin server again")
+    t.ok(EXPOSED not in d.log(), "... without the warning, on loopback")
+
+
+def test_exposed_warning():
+    b = t.backend(EchoBackend)
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  addr: 0.0.0.0:0"))
+    t.ok(d.wait_log(r"admin: 0\.0\.0\.0:\d+ " + EXPOSED), "admin on 0.0.0.0 without a token logs a warning at startup")
+    t.eq(status(d, "/ready"), 200, "... and serves (Host 0.0.0.0:port is an IP address)")
+    top = "admin:\n  addr: 0.0.0.0:0\n  token: 's3cr3t'"
+    d2 = daemon(static_config(["127.0.0.1:0"], [b.addr], top=top))
+    d3 = daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  addr: 127.0.0.2:0"))
+    t.ok(EXPOSED not in d2.log(), "admin on 0.0.0.0 with a token: no warning")
+    t.ok(EXPOSED not in d3.log(), "admin on 127.0.0.2 (loopback) without a token: no warning")
+    d2.reload(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  addr: 0.0.0.0:0"))
+    t.ok(d2.wait_log(EXPOSED), "a reload that removes the token logs the warning")
+
+
+def test_reload_burst_leaves_ready():
+    a, b = t.backend(IdBackend, name="a"), t.backend(IdBackend, name="b")
+    d = daemon(static_config(["127.0.0.1:0"], [a.addr]))
+    port = d.port()
+    # The next reload blocks reading its file, a FIFO, until the test writes it.
+    fifo = d.path + ".fifo"
+    os.mkfifo(fifo)
+    os.replace(fifo, d.path)
+    results = []
+    lock = threading.Lock()
+
+    def reload():
+        try:
+            r = http(d, "/reload", "POST", timeout=40)[:2]
+        except OSError as e:
+            r = (None, repr(e))
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=reload) for _ in range(16)]
+    for th in threads:
+        th.start()
+    t.ok(d.wait_log("admin: reload requested", count=16, timeout=10) and d.wait_log("reload: reading"),
+         "16 concurrent POST /reload wait on a reload stuck reading its file")
+    start = time.monotonic()
+    ready = status(d, "/ready", timeout=5)
+    took = time.monotonic() - start
+    t.ok(ready == 200 and took < 2, "... while GET /ready answers 200 at once (%s in %.2f s)" % (ready, took))
+    t.eq(status(d, "/metrics", timeout=5), 200, "... and GET /metrics too")
+    s17, body, headers = http(d, "/reload", "POST", timeout=5) if ready else (None, "", {})
+    t.ok(s17 == 503 and headers.get("Retry-After") == "1",
+         "a 17th concurrent POST /reload: 503 with Retry-After at once (%s %r)" % (s17, body))
+    text = static_config(["127.0.0.1:0"], [b.addr])
+    fd = os.open(d.path, os.O_WRONLY)  # the reload has it open for reading
+    d.write_config(text)  # a regular file again for the reload that follows
+    os.write(fd, Daemon.with_small_pool(Daemon.with_admin_port(text)).encode())
+    os.close(fd)
+    for th in threads:
+        th.join(40)
+    t.ok(len(results) == 16 and all(r == (200, "reloaded\n") for r in results),
+         "all 16 answer 200 once the reload is done (%r)" % sorted(set(map(str, results))))
+    t.eq(first_line(port), b"b", "the new endpoint is in use")
+    reloads = len(re.findall("reload: reading", d.log()))
+    joined = len(re.findall(r"reload requested \(joins", d.log()))
+    t.ok(reloads <= 2 and joined >= 14,
+         "the 16 requests shared reloads: %d reload(s) ran, %d request(s) joined one asked for" % (reloads, joined))
+
+
+def test_ready_during_drain():
+    b = t.backend(EchoBackend)
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 30"))
+    port = d.port()
+    s = connect(port)
+    s.sendall(b"ping")
+    t.eq(s.recv(4), b"ping", "a connection is open")
+    t.eq(status(d, "/ready"), 200, "/ready is 200 before SIGTERM")
+    d.signal(signal.SIGTERM)
+    t.ok(wait_until(lambda: status(d, "/ready") == 503, 5), "/ready answers 503 right after SIGTERM")
+    t.ok(d.alive() and d.wait_log("draining 1 connection"), "... while the process drains the open connection")
+    s.sendall(b"pong")
+    t.eq(s.recv(4), b"pong", "... which still relays")
+    t.ok(refused_at_once(port), "new connections are refused")
+    st, body, _ = http(d, "/reload", "POST")
+    t.ok(st == 503 and "shutting down" in body, "POST /reload during the drain: 503 at once (%s %r)" % (st, body))
+    t.ok(d.alive() and status(d, "/ready") == 503, "the admin server keeps answering during the drain")
+    s.close()
+    t.eq(d.wait(15), 0, "the process exits 0 once the connection ends")
+
 
 t.run(
+    test_host_header,
+    test_cross_site,
+    test_token,
+    test_exposed_warning,
+    test_reload_burst_leaves_ready,
+    test_ready_during_drain,
     test_promtool_and_counts,
     test_tls_failure_counted,
     test_ready_and_endpoints,
