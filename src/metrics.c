@@ -15,34 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-const double metrics_latency_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-					  0.1,    0.25,  0.5,    1,     2.5,  5,     10 };
-const unsigned metrics_latency_nbounds = ARRAY_SIZE(metrics_latency_bounds);
-const double metrics_duration_bounds[] = { 0.001, 0.01, 0.1,  1,    10,    60,
-					   300,   900,  1800, 3600, 14400, 86400 };
-const unsigned metrics_duration_nbounds = ARRAY_SIZE(metrics_duration_bounds);
-
-/* ------------------------------------------------------------------ histograms */
-
-void histogram_init(struct histogram *h, const double *bounds, unsigned nbounds)
-{
-	memset(h, 0, sizeof(*h));
-	h->bounds = bounds;
-	h->nbounds = MIN(nbounds, (unsigned)HIST_MAX_BOUNDS);
-}
-
-void histogram_observe(struct histogram *h, double seconds)
-{
-	unsigned i = 0;
-
-	if (seconds < 0)
-		seconds = 0;
-	while (i < h->nbounds && seconds > h->bounds[i])
-		i++;
-	atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
-}
-
 /* ------------------------------------------------------------------ text */
 
 void mbuf_printf(struct mbuf *m, const char *fmt, ...)

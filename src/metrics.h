@@ -1,10 +1,9 @@
 /*
- * metrics: lock-free histograms and the Prometheus text format (0.0.4).
+ * metrics: the Prometheus text format (0.0.4) of everything that is counted.
  *
  * Counters and gauges are plain C11 atomics kept by the modules that own
  * the events (proxy_stats, namerd_stats, the balancer's endpoint views);
- * histograms here are fixed-bucket and cumulative on output, recorded with
- * relaxed atomic adds from relay threads.  metrics_render, called by the
+ * histograms (histogram.h) are written out cumulative.  metrics_render, called by the
  * admin thread, walks the running proxies and writes every family with its
  * # HELP and # TYPE lines.  Names start with linkerd_tcp_, counters end in
  * _total, durations are in seconds.
@@ -17,25 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "histogram.h"
 #include "util.h"
-
-#define HIST_MAX_BOUNDS 16
-
-struct histogram {
-	const double *bounds; /* upper bounds, ascending; +Inf is implicit */
-	unsigned nbounds;
-	atomic_uint_fast64_t buckets[HIST_MAX_BOUNDS + 1]; /* not cumulative */
-	atomic_uint_fast64_t sum_ns;                       /* sum of observations, in ns */
-};
-
-/* Bucket bounds (seconds) for connect latency and connection duration. */
-extern const double metrics_latency_bounds[];
-extern const unsigned metrics_latency_nbounds;
-extern const double metrics_duration_bounds[];
-extern const unsigned metrics_duration_nbounds;
-
-void histogram_init(struct histogram *h, const double *bounds, unsigned nbounds);
-void histogram_observe(struct histogram *h, double seconds);
 
 /* A growing text buffer. */
 struct mbuf {

@@ -247,8 +247,9 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 	}
 	p->nls = pc->servers.n;
 	add_server_stats(p, p->ls, p->nls);
-	histogram_init(&p->stats.connect_latency, metrics_latency_bounds, metrics_latency_nbounds);
-	histogram_init(&p->stats.duration, metrics_duration_bounds, metrics_duration_nbounds);
+	histogram_init(&p->stats.connect_latency, histogram_latency_bounds,
+		       histogram_latency_nbounds);
+	histogram_init(&p->stats.duration, histogram_duration_bounds, histogram_duration_nbounds);
 	for (size_t i = 0; i < p->nls; i++)
 		listener_swap_tls(p->ls[i], server_tls[i]);
 	free(server_tls);

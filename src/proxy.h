@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "histogram.h"
 
 struct balancer;
 struct listener;
