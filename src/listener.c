@@ -3,10 +3,6 @@
 #include "listener.h"
 
 #include "log.h"
-#include "pool.h"
-#include "proxy.h"
-#include "relay.h"
-#include "tls.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,42 +24,39 @@ struct listener {
 	char *key;
 	char name[NETADDR_STRLEN];
 	uint16_t port;
-	const struct cfg_server *srv; /* guarded by the proxy's lock */
-	struct tls_creds *tls;        /* guarded by the proxy's lock; NULL: plaintext */
-	struct proxy *proxy;
-	struct pool *pool;
+	const struct listener_handler *h;
+	void *owner;
 	pthread_t thread;
 	bool running;
 };
 
-struct listener *listener_open(const struct cfg_server *srv, char *err, size_t errlen)
+struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_t errlen)
 {
 	struct netaddr addrs[1], bound;
 	char nerr[NET_ERRLEN];
 	struct listener *l;
 	int fd;
 
-	if (netaddr_resolve(srv->addr.hp.host, srv->addr.hp.port, true, addrs, 1, nerr) < 0) {
-		snprintf(err, errlen, "server %s: %s", srv->addr.text, nerr);
+	if (netaddr_resolve(addr->hp.host, addr->hp.port, true, addrs, 1, nerr) < 0) {
+		snprintf(err, errlen, "server %s: %s", addr->text, nerr);
 		return NULL;
 	}
 	fd = net_listen(&addrs[0], LISTEN_BACKLOG, nerr);
 	if (fd < 0) {
-		snprintf(err, errlen, "server %s: %s", srv->addr.text, nerr);
+		snprintf(err, errlen, "server %s: %s", addr->text, nerr);
 		return NULL;
 	}
 	l = xcalloc(1, sizeof(*l));
 	l->fd = fd;
 	l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->wake_fd < 0) {
-		snprintf(err, errlen, "server %s: eventfd: %s", srv->addr.text, strerror(errno));
+		snprintf(err, errlen, "server %s: eventfd: %s", addr->text, strerror(errno));
 		close_fd(&l->fd);
 		free(l);
 		return NULL;
 	}
 	atomic_init(&l->cancel, false);
-	l->key = xstrdup(srv->addr.text);
-	l->srv = srv;
+	l->key = xstrdup(addr->text);
 	if (netaddr_local(fd, &bound) < 0)
 		bound = addrs[0];
 	netaddr_format(&bound, l->name, sizeof(l->name));
@@ -150,38 +143,25 @@ static int refuse_one(struct listener *l)
 		return acceptor_pause(l, 100) ? 1 : -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 	close(fd);
-	proxy_refused(l->proxy, l);
+	l->h->refused(l->owner);
 	return 1;
 }
 
-/* One accept while holding a relay thread and an admission slot.
+/* One accept while holding the room the owner reserved for it.
  * Returns 1 to accept again at once, 0 to wait for readiness, -1 to stop. */
 static int acceptor_once(struct listener *l, struct starvation *starved)
 {
-	struct relay_job job;
-	struct pool_worker *w;
-	socklen_t len = sizeof(job.peer.ss);
+	struct netaddr peer = { .len = sizeof(peer.ss) };
+	bool refuse = false;
+	void *token = l->h->reserve(l->owner, &l->cancel, &refuse);
 	int fd;
 
-	switch (proxy_admit(l->proxy, &l->cancel)) {
-	case ADMIT_CANCELLED:
-		return -1;
-	case ADMIT_REFUSE:
-		return refuse_one(l);
-	case ADMIT_OK:
-		break;
-	}
-	w = pool_reserve(l->pool, &l->cancel);
-	if (!w) {
-		proxy_leave(l->proxy);
-		return -1;
-	}
-	memset(&job, 0, sizeof(job));
-	fd = accept4(l->fd, (struct sockaddr *)&job.peer.ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!token)
+		return refuse ? refuse_one(l) : -1;
+	fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
-		pool_unreserve(l->pool, w);
-		proxy_leave(l->proxy);
+		l->h->unreserve(l->owner, token);
 		if (e == EAGAIN || e == EWOULDBLOCK)
 			return 0;
 		if (e == EINTR || e == ECONNABORTED || e == EPROTO)
@@ -194,12 +174,7 @@ static int acceptor_once(struct listener *l, struct starvation *starved)
 		return acceptor_pause(l, 100) ? 1 : -1;
 	}
 	starvation_end(l, starved);
-	job.fd = fd;
-	job.peer.len = len;
-	job.accept_us = now_us();
-	memcpy(job.server, l->name, sizeof(job.server));
-	proxy_job_init(l->proxy, l, &job);
-	pool_dispatch(l->pool, w, &job);
+	l->h->accepted(l->owner, token, fd, &peer, now_us());
 	return 1;
 }
 
@@ -218,13 +193,13 @@ static void *acceptor_main(void *arg)
 	return NULL;
 }
 
-int listener_start(struct listener *l, struct proxy *proxy, struct pool *pool)
+int listener_start(struct listener *l, const struct listener_handler *h, void *owner)
 {
 	char name[16];
 	int rc;
 
-	l->proxy = proxy;
-	l->pool = pool;
+	l->h = h;
+	l->owner = owner;
 	snprintf(name, sizeof(name), "accept-%u", l->port);
 	rc = util_thread_start(&l->thread, ACCEPTOR_STACK, name, acceptor_main, l);
 	if (rc != 0) {
@@ -232,7 +207,6 @@ int listener_start(struct listener *l, struct proxy *proxy, struct pool *pool)
 		return -1;
 	}
 	l->running = true;
-	log_info("listening on %s for %s", l->name, proxy_label(proxy));
 	return 0;
 }
 
@@ -246,14 +220,12 @@ void listener_close(struct listener *l)
 		atomic_store(&l->cancel, true);
 		if (write(l->wake_fd, &one, sizeof(one)) < 0)
 			log_error("%s: cannot wake acceptor: %s", l->name, strerror(errno));
-		pool_wake(l->pool);
-		proxy_wake(l->proxy);
+		l->h->wake(l->owner);
 		pthread_join(l->thread, NULL);
 		log_info("no longer listening on %s", l->name);
 	}
 	close_fd(&l->fd);
 	close_fd(&l->wake_fd);
-	tls_creds_unref(l->tls);
 	free(l->key);
 	free(l);
 }
@@ -266,27 +238,4 @@ const char *listener_key(const struct listener *l)
 const char *listener_name(const struct listener *l)
 {
 	return l->name;
-}
-
-const struct cfg_server *listener_server(const struct listener *l)
-{
-	return l->srv;
-}
-
-void listener_set_server(struct listener *l, const struct cfg_server *srv)
-{
-	l->srv = srv;
-}
-
-struct tls_creds *listener_tls(const struct listener *l)
-{
-	return l->tls;
-}
-
-struct tls_creds *listener_swap_tls(struct listener *l, struct tls_creds *tls)
-{
-	struct tls_creds *old = l->tls;
-
-	l->tls = tls;
-	return old;
 }

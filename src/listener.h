@@ -1,26 +1,46 @@
 /*
  * listener: one listening socket and the acceptor thread that serves it.
  *
- * The main thread opens (binds) a listener, starts it and stops it.  The
- * acceptor thread reserves a relay thread and a slot under the proxy's
- * max_connections before each accept(2), so a full pool leaves
- * connections in the kernel backlog instead of spinning.  EMFILE and
- * ENFILE pause accepting for a second, warned once per episode.
+ * The main thread opens (binds) a listener, starts it and closes it.  The
+ * acceptor thread knows nothing of proxies or relays: before each accept(2)
+ * it asks its owner's handler to reserve room for one more connection (a
+ * full pool or max_connections leaves connections in the kernel backlog
+ * instead of spinning), then hands the socket over.  EMFILE and ENFILE
+ * pause accepting for a second, warned once per episode.
  */
 #ifndef LTCP_LISTENER_H
 #define LTCP_LISTENER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "config.h"
+#include "net.h"
 
 struct listener;
-struct proxy;
-struct pool;
-struct tls_creds;
 
-/* Resolves and binds srv->addr; NULL with err on failure. */
-struct listener *listener_open(const struct cfg_server *srv, char *err, size_t errlen);
-/* Starts the acceptor thread; connections go to pool on behalf of proxy. */
-int listener_start(struct listener *l, struct proxy *proxy, struct pool *pool) MUSTCHECK;
+/* What the owner does around each accept; called on the acceptor thread. */
+struct listener_handler {
+	/* Blocks until one more connection may be accepted and returns a token
+	 * for it.  NULL when *cancel is set, or with *refuse set when the owner
+	 * wants the next connection reset at once (its limit is reached). */
+	void *(*reserve)(void *owner, const atomic_bool *cancel, bool *refuse);
+	/* The accept failed: gives the reserved room back. */
+	void (*unreserve)(void *owner, void *token);
+	/* Takes the accepted socket (non-blocking, close-on-exec). */
+	void (*accepted)(void *owner, void *token, int fd, const struct netaddr *peer,
+			 int64_t accept_us);
+	/* A connection was reset for lack of room. */
+	void (*refused)(void *owner);
+	/* Wakes a reserve blocked for this listener, so that it sees *cancel. */
+	void (*wake)(void *owner);
+};
+
+/* Resolves and binds addr; NULL with err on failure. */
+struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_t errlen);
+/* Starts the acceptor thread, which calls h with owner. */
+int listener_start(struct listener *l, const struct listener_handler *h, void *owner) MUSTCHECK;
 /* Stops the acceptor, closes the socket, frees the listener. */
 void listener_close(struct listener *l);
 
@@ -28,12 +48,5 @@ void listener_close(struct listener *l);
 const char *listener_key(const struct listener *l);
 /* The bound address, e.g. "127.0.0.1:7474" (with the real port for port 0). */
 const char *listener_name(const struct listener *l);
-/* The server section in effect; guarded by the owning proxy's lock. */
-const struct cfg_server *listener_server(const struct listener *l);
-void listener_set_server(struct listener *l, const struct cfg_server *srv);
-/* The TLS server credentials in effect (NULL: plaintext); guarded like the server. */
-struct tls_creds *listener_tls(const struct listener *l);
-/* Installs new credentials (the listener takes the reference) and returns the old. */
-struct tls_creds *listener_swap_tls(struct listener *l, struct tls_creds *tls);
 
 #endif

@@ -6,7 +6,7 @@
 #include "listener.h"
 #include "log.h"
 #include "namerd.h"
-#include "relay.h"
+#include "pool.h"
 #include "tls.h"
 
 #include <pthread.h>
@@ -16,15 +16,25 @@
 
 #define MAX_ADDRS_PER_NAME 16
 
+/* One listener of a proxy with what its connections are accepted under. */
+struct proxy_server {
+	struct proxy *p;
+	struct listener *l;
+	const struct cfg_server *sc; /* guarded by p->lock */
+	struct tls_creds *tls;       /* guarded by p->lock; NULL: plaintext */
+	struct server_stats *ss;     /* set under p->lock; lives as long as p */
+	bool started;
+};
+
 /* What a reload will install, built by proxy_prepare_reload. */
 struct proxy_stage {
 	struct config *cfg;
 	const struct cfg_proxy *pc;
-	struct listener **ls; /* the new listener set, reusing kept ones */
-	size_t nls;
+	struct proxy_server **srv; /* the new server set, reusing kept ones */
+	size_t nsrv;
 	struct endpoint_spec *specs;
 	size_t nspecs;
-	struct tls_creds **server_tls; /* per listener in ls; NULL entries: plaintext */
+	struct tls_creds **server_tls; /* per server in srv; NULL entries: plaintext */
 	struct tls_creds *client_tls;
 	bool active;
 };
@@ -35,7 +45,7 @@ struct proxy {
 	struct balancer *bal;
 	struct proxy_stats stats;
 
-	pthread_mutex_t lock; /* guards cfg, pc, admitted and each listener's server */
+	pthread_mutex_t lock; /* guards cfg, pc, admitted and each server's sc and tls */
 	pthread_cond_t admit_cond;
 	struct config *cfg;
 	const struct cfg_proxy *pc;
@@ -44,9 +54,11 @@ struct proxy {
 	int64_t last_refusal_warning; /* now_ms() of the last over-limit warning */
 	struct server_stats *servers; /* list; entries are never removed */
 
+	struct pool *pool; /* set before the first acceptor starts */
+
 	/* Main thread only. */
-	struct listener **ls;
-	size_t nls;
+	struct proxy_server **srv;
+	size_t nsrv;
 	struct namerd *namerd; /* NULL with static endpoints */
 	struct proxy_stage stage;
 };
@@ -72,14 +84,6 @@ static struct server_stats *server_stats_locked(struct proxy *p, const char *nam
 	*pp = xcalloc(1, sizeof(**pp));
 	snprintf((*pp)->name, sizeof((*pp)->name), "%s", name);
 	return *pp;
-}
-
-static void add_server_stats(struct proxy *p, struct listener **ls, size_t n)
-{
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < n; i++)
-		(void)server_stats_locked(p, listener_name(ls[i]));
-	pthread_mutex_unlock(&p->lock);
 }
 
 void proxy_for_each_server(struct proxy *p, void (*fn)(const struct server_stats *, void *),
@@ -176,44 +180,85 @@ fail:
 	return -1;
 }
 
-static struct listener *find_listener(struct listener **ls, size_t n, const char *key)
+/* ------------------------------------------------------------------ servers */
+
+static struct proxy_server *find_server(struct proxy_server **v, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
-		if (ls[i] && strcmp(listener_key(ls[i]), key) == 0)
-			return ls[i];
+		if (v[i] && strcmp(listener_key(v[i]->l), key) == 0)
+			return v[i];
 	return NULL;
 }
 
-static bool listener_in(struct listener **ls, size_t n, const struct listener *l)
+static bool server_in(struct proxy_server **v, size_t n, const struct proxy_server *srv)
 {
 	for (size_t i = 0; i < n; i++)
-		if (ls[i] == l)
+		if (v[i] == srv)
 			return true;
 	return false;
 }
 
-/* Opens the listeners of pc, reusing those of `keep` with the same address. */
-static int open_listeners(const struct cfg_proxy *pc, struct listener **keep, size_t nkeep,
-			  struct listener ***out, char *err, size_t errlen)
+static void server_close(struct proxy_server *srv)
+{
+	listener_close(srv->l);
+	tls_creds_unref(srv->tls);
+	free(srv);
+}
+
+/* Opens the servers of pc, reusing those of `keep` with the same address. */
+static int open_servers(struct proxy *p, const struct cfg_proxy *pc, struct proxy_server **keep,
+			size_t nkeep, struct proxy_server ***out, char *err, size_t errlen)
 {
 	const struct cfg_server *sc = pc->servers.v;
-	struct listener **ls = xcalloc(pc->servers.n, sizeof(*ls));
+	struct proxy_server **v = xcalloc(pc->servers.n, sizeof(*v));
 
 	for (size_t i = 0; i < pc->servers.n; i++) {
-		ls[i] = find_listener(keep, nkeep, sc[i].addr.text);
-		if (!ls[i])
-			ls[i] = listener_open(&sc[i], err, errlen);
-		if (!ls[i]) {
+		struct listener *l;
+		v[i] = find_server(keep, nkeep, sc[i].addr.text);
+		if (v[i])
+			continue;
+		if (!(l = listener_open(&sc[i].addr, err, errlen))) {
 			for (size_t j = 0; j < i; j++)
-				if (!listener_in(keep, nkeep, ls[j]))
-					listener_close(ls[j]);
-			free(ls);
+				if (!server_in(keep, nkeep, v[j]))
+					server_close(v[j]);
+			free(v);
 			return -1;
 		}
+		v[i] = xcalloc(1, sizeof(*v[i]));
+		v[i]->p = p;
+		v[i]->l = l;
+		v[i]->sc = &sc[i];
 	}
-	*out = ls;
+	*out = v;
 	return 0;
 }
+
+/* Installs section, credentials (the old ones are returned in *tls) and
+ * counters; p->lock held. */
+static void server_set_locked(struct proxy_server *srv, const struct cfg_server *sc,
+			      struct tls_creds **tls)
+{
+	struct tls_creds *old = srv->tls;
+
+	srv->sc = sc;
+	srv->tls = *tls;
+	*tls = old;
+	srv->ss = server_stats_locked(srv->p, listener_name(srv->l));
+}
+
+static const struct listener_handler server_handler;
+
+static void server_start(struct proxy_server *srv)
+{
+	if (srv->started)
+		return;
+	if (listener_start(srv->l, &server_handler, srv) < 0)
+		fatal("%s: cannot start accepting on %s", srv->p->label, listener_name(srv->l));
+	srv->started = true;
+	log_info("listening on %s for %s", listener_name(srv->l), srv->p->label);
+}
+
+/* ------------------------------------------------------------------ life */
 
 struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errlen)
 {
@@ -239,20 +284,21 @@ struct proxy *proxy_new(struct config *cfg, size_t index, char *err, size_t errl
 	p->cfg = config_ref(cfg);
 	p->pc = pc;
 	p->client_tls = client_tls;
-	if (open_listeners(pc, NULL, 0, &p->ls, err, errlen) < 0) {
+	histogram_init(&p->stats.connect_latency, histogram_latency_bounds,
+		       histogram_latency_nbounds);
+	histogram_init(&p->stats.duration, histogram_duration_bounds, histogram_duration_nbounds);
+	if (open_servers(p, pc, NULL, 0, &p->srv, err, errlen) < 0) {
 		free(specs);
 		free_tls(server_tls, pc->servers.n, NULL);
 		proxy_unref(p); /* nothing started: no listener, no namerd thread */
 		return NULL;
 	}
-	p->nls = pc->servers.n;
-	add_server_stats(p, p->ls, p->nls);
-	histogram_init(&p->stats.connect_latency, histogram_latency_bounds,
-		       histogram_latency_nbounds);
-	histogram_init(&p->stats.duration, histogram_duration_bounds, histogram_duration_nbounds);
-	for (size_t i = 0; i < p->nls; i++)
-		listener_swap_tls(p->ls[i], server_tls[i]);
-	free(server_tls);
+	p->nsrv = pc->servers.n;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->nsrv; i++)
+		server_set_locked(p->srv[i], p->srv[i]->sc, &server_tls[i]);
+	pthread_mutex_unlock(&p->lock);
+	free(server_tls); /* every entry was NULL before the swap */
 	if (pc->has_endpoints)
 		balancer_update(p->bal, specs, nspecs);
 	free(specs);
@@ -272,21 +318,21 @@ static void sync_namerd(struct proxy *p, const struct cfg_proxy *pc)
 
 void proxy_start(struct proxy *p, struct pool *pool)
 {
+	p->pool = pool;
 	sync_namerd(p, p->pc);
-	for (size_t i = 0; i < p->nls; i++)
-		if (listener_start(p->ls[i], p, pool) < 0)
-			fatal("%s: cannot start accepting", p->label);
+	for (size_t i = 0; i < p->nsrv; i++)
+		server_start(p->srv[i]);
 }
 
 void proxy_stop(struct proxy *p)
 {
 	namerd_stop(p->namerd);
 	p->namerd = NULL;
-	for (size_t i = 0; i < p->nls; i++)
-		listener_close(p->ls[i]);
-	free(p->ls);
-	p->ls = NULL;
-	p->nls = 0;
+	for (size_t i = 0; i < p->nsrv; i++)
+		server_close(p->srv[i]);
+	free(p->srv);
+	p->srv = NULL;
+	p->nsrv = 0;
 }
 
 struct proxy *proxy_ref(struct proxy *p)
@@ -301,7 +347,7 @@ void proxy_unref(struct proxy *p)
 		return;
 	/* The last reference may be a relay thread's: stopping (joining threads,
 	 * closing listeners) is the main thread's job, done before it let go. */
-	if (p->nls || p->namerd)
+	if (p->nsrv || p->namerd)
 		fatal("%s: proxy freed while it still accepts (not stopped)", p->label);
 	proxy_abort_reload(p);
 	balancer_free(p->bal);
@@ -318,6 +364,8 @@ void proxy_unref(struct proxy *p)
 	free(p);
 }
 
+/* ------------------------------------------------------------------ reload */
+
 int proxy_prepare_reload(struct proxy *p, struct config *cfg, size_t index, char *err,
 			 size_t errlen)
 {
@@ -332,13 +380,13 @@ int proxy_prepare_reload(struct proxy *p, struct config *cfg, size_t index, char
 		s->specs = NULL;
 		return -1;
 	}
-	if (open_listeners(pc, p->ls, p->nls, &s->ls, err, errlen) < 0) {
+	if (open_servers(p, pc, p->srv, p->nsrv, &s->srv, err, errlen) < 0) {
 		free(s->specs);
 		free_tls(s->server_tls, pc->servers.n, s->client_tls);
 		memset(s, 0, sizeof(*s));
 		return -1;
 	}
-	s->nls = pc->servers.n;
+	s->nsrv = pc->servers.n;
 	s->cfg = config_ref(cfg);
 	s->pc = pc;
 	s->active = true;
@@ -351,56 +399,61 @@ void proxy_abort_reload(struct proxy *p)
 
 	if (!s->active)
 		return;
-	for (size_t i = 0; i < s->nls; i++)
-		if (!listener_in(p->ls, p->nls, s->ls[i]))
-			listener_close(s->ls[i]);
-	free(s->ls);
+	for (size_t i = 0; i < s->nsrv; i++)
+		if (!server_in(p->srv, p->nsrv, s->srv[i]))
+			server_close(s->srv[i]);
+	free(s->srv);
 	free(s->specs);
-	free_tls(s->server_tls, s->nls, s->client_tls);
+	free_tls(s->server_tls, s->nsrv, s->client_tls);
 	config_unref(s->cfg);
 	memset(s, 0, sizeof(*s));
+}
+
+/* Swaps in the staged settings under the lock; the old ones are returned in
+ * the stage (credentials) or *old_cfg, *old_client for release. */
+static void swap_settings(struct proxy *p, struct config **old_cfg, struct tls_creds **old_client)
+{
+	struct proxy_stage *s = &p->stage;
+	const struct cfg_server *sc = s->pc->servers.v;
+
+	pthread_mutex_lock(&p->lock);
+	*old_cfg = p->cfg;
+	p->cfg = s->cfg;
+	p->pc = s->pc;
+	*old_client = p->client_tls;
+	p->client_tls = s->client_tls;
+	for (size_t i = 0; i < s->nsrv; i++)
+		server_set_locked(s->srv[i], &sc[i], &s->server_tls[i]);
+	pthread_cond_broadcast(&p->admit_cond); /* max_connections may have grown */
+	pthread_mutex_unlock(&p->lock);
 }
 
 void proxy_commit_reload(struct proxy *p, struct pool *pool)
 {
 	struct proxy_stage *s = &p->stage;
-	const struct cfg_server *sc = s->pc->servers.v;
-	struct balancer_params bp = accrual_params(s->pc);
+	struct balancer_params bp;
 	struct config *old;
 	struct tls_creds *old_client;
 
 	if (!s->active)
 		return;
-	pthread_mutex_lock(&p->lock);
-	old = p->cfg;
-	p->cfg = s->cfg;
-	p->pc = s->pc;
-	old_client = p->client_tls;
-	p->client_tls = s->client_tls;
-	for (size_t i = 0; i < s->nls; i++) {
-		(void)server_stats_locked(p, listener_name(s->ls[i]));
-		listener_set_server(s->ls[i], &sc[i]);
-		/* The old credentials' reference comes back in the stage array. */
-		s->server_tls[i] = listener_swap_tls(s->ls[i], s->server_tls[i]);
-	}
-	pthread_cond_broadcast(&p->admit_cond); /* max_connections may have grown */
-	pthread_mutex_unlock(&p->lock);
+	bp = accrual_params(s->pc);
+	p->pool = pool;
+	swap_settings(p, &old, &old_client);
 	config_unref(old);
-	free_tls(s->server_tls, s->nls, old_client);
-
+	free_tls(s->server_tls, s->nsrv, old_client);
 	balancer_set_params(p->bal, &bp);
 	if (s->pc->has_endpoints)
 		balancer_update(p->bal, s->specs, s->nspecs);
 	sync_namerd(p, s->pc);
-	for (size_t i = 0; i < p->nls; i++)
-		if (!listener_in(s->ls, s->nls, p->ls[i]))
-			listener_close(p->ls[i]);
-	for (size_t i = 0; i < s->nls; i++)
-		if (!listener_in(p->ls, p->nls, s->ls[i]) && listener_start(s->ls[i], p, pool) < 0)
-			log_error("%s: a new listener failed to start", p->label);
-	free(p->ls);
-	p->ls = s->ls;
-	p->nls = s->nls;
+	for (size_t i = 0; i < p->nsrv; i++)
+		if (!server_in(s->srv, s->nsrv, p->srv[i]))
+			server_close(p->srv[i]);
+	for (size_t i = 0; i < s->nsrv; i++)
+		server_start(s->srv[i]);
+	free(p->srv);
+	p->srv = s->srv;
+	p->nsrv = s->nsrv;
 	free(s->specs);
 	memset(s, 0, sizeof(*s));
 }
@@ -425,12 +478,18 @@ struct namerd *proxy_namerd(struct proxy *p)
 	return p->namerd;
 }
 
+/* ------------------------------------------------------------------ accepting */
+
 static bool at_limit_locked(const struct proxy *p)
 {
 	return p->pc->max_connections > 0 && p->admitted >= (unsigned)p->pc->max_connections;
 }
 
-enum admit proxy_admit(struct proxy *p, const atomic_bool *cancel)
+enum admit { ADMIT_OK, ADMIT_REFUSE, ADMIT_CANCELLED };
+
+/* Room under max_connections?  With policy wait, blocks until there is or
+ * the listener stops; with policy refuse, answers ADMIT_REFUSE at the limit. */
+static enum admit proxy_admit(struct proxy *p, const atomic_bool *cancel)
 {
 	enum admit r = ADMIT_OK;
 
@@ -450,14 +509,77 @@ out:
 	return r;
 }
 
-void proxy_refused(struct proxy *p, struct listener *l)
+/* Undoes proxy_admit: the accept failed or the connection ended. */
+static void proxy_leave(struct proxy *p)
 {
+	pthread_mutex_lock(&p->lock);
+	p->admitted--;
+	pthread_cond_broadcast(&p->admit_cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Reserves a max_connections slot, then a relay thread (the token). */
+static void *server_reserve(void *owner, const atomic_bool *cancel, bool *refuse)
+{
+	struct proxy_server *srv = owner;
+	struct pool_worker *w;
+
+	switch (proxy_admit(srv->p, cancel)) {
+	case ADMIT_CANCELLED:
+		return NULL;
+	case ADMIT_REFUSE:
+		*refuse = true;
+		return NULL;
+	case ADMIT_OK:
+		break;
+	}
+	if (!(w = pool_reserve(srv->p->pool, cancel)))
+		proxy_leave(srv->p);
+	return w;
+}
+
+static void server_unreserve(void *owner, void *token)
+{
+	struct proxy_server *srv = owner;
+
+	pool_unreserve(srv->p->pool, token);
+	proxy_leave(srv->p);
+}
+
+/* Fills the job's settings snapshot and hands it to the reserved thread. */
+static void server_accepted(void *owner, void *token, int fd, const struct netaddr *peer,
+			    int64_t accept_us)
+{
+	struct proxy_server *srv = owner;
+	struct proxy *p = srv->p;
+	struct proxy_job job = { .fd = fd, .peer = *peer, .accept_us = accept_us };
+
+	snprintf(job.server, sizeof(job.server), "%s", listener_name(srv->l));
+	pthread_mutex_lock(&p->lock);
+	job.cfg = config_ref(p->cfg);
+	job.pc = p->pc;
+	job.sc = srv->sc;
+	job.server_tls = tls_creds_ref(srv->tls);
+	job.client_tls = tls_creds_ref(p->client_tls);
+	job.ss = srv->ss;
+	pthread_mutex_unlock(&p->lock);
+	job.proxy = proxy_ref(p);
+	atomic_fetch_add_explicit(&job.ss->accepts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&job.ss->active, 1, memory_order_relaxed);
+	pool_dispatch(p->pool, token, &job);
+}
+
+/* Counts a connection refused at the limit (and warns, at most once a minute). */
+static void server_refused(void *owner)
+{
+	struct proxy_server *srv = owner;
+	struct proxy *p = srv->p;
 	struct server_stats *ss;
-	bool warn;
 	int64_t now = now_ms();
+	bool warn;
 
 	pthread_mutex_lock(&p->lock);
-	ss = server_stats_locked(p, listener_name(l));
+	ss = srv->ss;
 	warn = p->last_refusal_warning == 0 || now - p->last_refusal_warning >= 60000;
 	if (warn)
 		p->last_refusal_warning = now;
@@ -468,32 +590,29 @@ void proxy_refused(struct proxy *p, struct listener *l)
 		log_warn("%s: max_connections reached: refusing new connections", p->label);
 }
 
-void proxy_leave(struct proxy *p)
+static void server_wake(void *owner)
 {
-	pthread_mutex_lock(&p->lock);
-	p->admitted--;
-	pthread_cond_broadcast(&p->admit_cond);
-	pthread_mutex_unlock(&p->lock);
+	struct proxy_server *srv = owner;
+
+	pool_wake(srv->p->pool);
+	pthread_mutex_lock(&srv->p->lock);
+	pthread_cond_broadcast(&srv->p->admit_cond);
+	pthread_mutex_unlock(&srv->p->lock);
 }
 
-void proxy_wake(struct proxy *p)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_broadcast(&p->admit_cond);
-	pthread_mutex_unlock(&p->lock);
-}
+static const struct listener_handler server_handler = {
+	.reserve = server_reserve,
+	.unreserve = server_unreserve,
+	.accepted = server_accepted,
+	.refused = server_refused,
+	.wake = server_wake,
+};
 
-void proxy_job_init(struct proxy *p, struct listener *l, struct relay_job *job)
+void proxy_job_release(struct proxy_job *job)
 {
-	pthread_mutex_lock(&p->lock);
-	job->cfg = config_ref(p->cfg);
-	job->pc = p->pc;
-	job->sc = listener_server(l);
-	job->server_tls = tls_creds_ref(listener_tls(l));
-	job->client_tls = tls_creds_ref(p->client_tls);
-	job->ss = server_stats_locked(p, listener_name(l));
-	pthread_mutex_unlock(&p->lock);
-	job->proxy = proxy_ref(p);
-	atomic_fetch_add_explicit(&job->ss->accepts, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&job->ss->active, 1, memory_order_relaxed);
+	proxy_leave(job->proxy);
+	tls_creds_unref(job->server_tls);
+	tls_creds_unref(job->client_tls);
+	config_unref(job->cfg);
+	proxy_unref(job->proxy);
 }

@@ -2,12 +2,15 @@
  * proxy: one configured proxy at run time: its balancer, its listeners,
  * its current settings and its counters.
  *
- * The main thread creates, reconfigures and stops proxies.  Acceptor
- * threads call proxy_admit/proxy_job_init; relay threads read the job's
- * snapshot and call proxy_leave at teardown.  A proxy is reference
- * counted: the runtime holds one reference and every connection another,
- * so a proxy removed by a reload lives until its last connection ends.
- * p->lock guards the settings (cfg, pc, each listener's server section)
+ * The main thread creates, reconfigures and stops proxies.  Each listener
+ * of a proxy is wrapped in a proxy_server (its server section, TLS
+ * credentials and counters); its acceptor thread calls back into the proxy
+ * to reserve a relay thread and a max_connections slot, then hands the
+ * connection to the pool as a proxy_job.  Relay threads read the job's
+ * snapshot and release it at teardown.  A proxy is reference counted: the
+ * runtime holds one reference and every connection another, so a proxy
+ * removed by a reload lives until its last connection ends.  p->lock
+ * guards the settings (cfg, pc, each server's section and credentials)
  * and the admission count; it is never held across I/O.
  */
 #ifndef LTCP_PROXY_H
@@ -19,11 +22,10 @@
 
 #include "config.h"
 #include "histogram.h"
+#include "net.h"
 
 struct balancer;
-struct listener;
 struct pool;
-struct relay_job;
 
 /* Why a connection ended: the cause label of linkerd_tcp_closes_total. */
 enum close_cause {
@@ -98,19 +100,25 @@ bool proxy_ready(struct proxy *p);
  * from the main thread or while holding the runtime's read lock. */
 struct namerd *proxy_namerd(struct proxy *p);
 
-enum admit { ADMIT_OK, ADMIT_REFUSE, ADMIT_CANCELLED };
-/* Acceptor side: room under max_connections?  With policy wait it blocks
- * until there is (ADMIT_OK) or the listener stops (ADMIT_CANCELLED); with
- * policy refuse it answers ADMIT_REFUSE at the limit. */
-enum admit proxy_admit(struct proxy *p, const atomic_bool *cancel);
-/* Counts a connection refused at the limit on listener l (and warns, at
- * most once a minute). */
-void proxy_refused(struct proxy *p, struct listener *l);
-/* Undo proxy_admit (accept failed) or end a connection (relay teardown). */
-void proxy_leave(struct proxy *p);
-/* Wakes acceptors blocked in proxy_admit so they recheck their cancel flag. */
-void proxy_wake(struct proxy *p);
-/* Fills the job's settings snapshot (takes a proxy and a config reference). */
-void proxy_job_init(struct proxy *p, struct listener *l, struct relay_job *job);
+/* One accepted connection as the pool hands it to a relay thread: the
+ * client socket and a snapshot of the settings it was accepted under.  The
+ * acceptor fills it (taking a reference to the proxy, the configuration and
+ * the TLS credentials) after reserving a relay thread and a max_connections
+ * slot; the relay gives all of it back with proxy_job_release. */
+struct proxy_job {
+	int fd; /* accepted client socket, non-blocking */
+	struct netaddr peer;
+	int64_t accept_us;
+	struct proxy *proxy;
+	struct config *cfg;
+	const struct cfg_proxy *pc;
+	const struct cfg_server *sc;
+	char server[NETADDR_STRLEN];  /* the listener's bound address */
+	struct tls_creds *server_tls; /* NULL: plaintext from the client */
+	struct tls_creds *client_tls; /* NULL: plaintext to endpoints */
+	struct server_stats *ss;      /* the listener's counters; live as long as the proxy */
+};
+/* Relay thread, at teardown: frees the slot and drops the references. */
+void proxy_job_release(struct proxy_job *job);
 
 #endif

@@ -59,7 +59,7 @@ struct flow {
 
 struct conn {
 	uint64_t id;
-	struct relay_job *job;
+	struct proxy_job *job;
 	void **state; /* the pool's slot for this thread's struct relay_thread */
 	struct balancer *bal;
 	struct endpoint *ep;
@@ -714,7 +714,7 @@ static void tls_summary(const struct conn *c, char *buf, size_t len)
 /* The one teardown path: closes everything, updates counters, logs once. */
 static void conn_close(struct conn *c)
 {
-	struct relay_job *job = c->job;
+	struct proxy_job *job = c->job;
 	struct proxy_stats *st = proxy_stats(job->proxy);
 	struct server_stats *ss = job->ss;
 	int64_t end = now_us();
@@ -749,16 +749,12 @@ static void conn_close(struct conn *c)
 			   c->endpoint_name[0] ? c->endpoint_name : "-",
 			   (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes, secs,
 			   tls, c->reason[0] ? c->reason : "?");
-	proxy_leave(job->proxy);
-	tls_creds_unref(job->server_tls);
-	tls_creds_unref(job->client_tls);
-	config_unref(job->cfg);
-	proxy_unref(job->proxy);
+	proxy_job_release(job);
 }
 
 void relay_run(void *arg, void **state)
 {
-	struct relay_job *job = arg;
+	struct proxy_job *job = arg;
 	struct conn c = {
 		.id = atomic_fetch_add(&relay_next_id, 1) + 1,
 		.job = job,

@@ -11,34 +11,11 @@
 #ifndef LTCP_RELAY_H
 #define LTCP_RELAY_H
 
-#include <stdint.h>
-
-#include "net.h"
-
-struct config;
-struct cfg_proxy;
-struct cfg_server;
-struct proxy;
-struct server_stats;
-struct tls_creds;
-
-struct relay_job {
-	int fd; /* accepted client socket, non-blocking */
-	struct netaddr peer;
-	int64_t accept_us;
-	struct proxy *proxy; /* reference, released at teardown */
-	struct config *cfg;  /* reference, released at teardown */
-	const struct cfg_proxy *pc;
-	const struct cfg_server *sc;
-	char server[NETADDR_STRLEN];  /* the listener's bound address */
-	struct tls_creds *server_tls; /* reference, or NULL: plaintext from the client */
-	struct tls_creds *client_tls; /* reference, or NULL: plaintext to endpoints */
-	struct server_stats *ss;      /* the listener's counters; live as long as the proxy */
-};
+#include <stddef.h>
 
 /* Called once at startup: buffer size and splice pipe budget. */
 void relay_init(size_t buffer_size, unsigned max_pipes);
-/* Pool handler: runs one connection (job is a struct relay_job). */
+/* Pool handler: runs one connection (job is a struct proxy_job). */
 void relay_run(void *job, void **thread_state);
 void relay_thread_state_free(void *state);
 /* Makes every running relay end its connection now (grace expired). */

@@ -136,7 +136,7 @@ struct runtime *runtime_bind(struct config *cfg)
 
 int runtime_run(struct runtime *rt)
 {
-	rt->pool = pool_new((unsigned)rt->cfg->relay_threads, sizeof(struct relay_job), relay_run,
+	rt->pool = pool_new((unsigned)rt->cfg->relay_threads, sizeof(struct proxy_job), relay_run,
 			    relay_thread_state_free);
 	if (!rt->pool)
 		return -1;
