@@ -234,12 +234,29 @@ static size_t build_v2(const struct netaddr *src, const struct netaddr *dst, uin
 	return 16 + body;
 }
 
+static size_t build_unknown(int version, uint8_t *out, size_t cap)
+{
+	static const char v1_unknown[] = "PROXY UNKNOWN\r\n";
+	static const uint8_t v2_local_tail[4] = { 0x20, 0x00, 0x00, 0x00 }; /* v2 LOCAL, no body */
+	size_t len = version == 1 ? sizeof(v1_unknown) - 1 : sizeof(v2_sig) + 4;
+
+	if (cap < len)
+		return 0;
+	if (version == 1) {
+		memcpy(out, v1_unknown, len);
+	} else {
+		memcpy(out, v2_sig, sizeof(v2_sig));
+		memcpy(out + sizeof(v2_sig), v2_local_tail, sizeof(v2_local_tail));
+	}
+	return len;
+}
+
 size_t proxyproto_build(int version, const struct netaddr *src, const struct netaddr *dst,
 			uint8_t *out, size_t cap)
 {
 	int f = src->ss.ss_family;
 
 	if (f != dst->ss.ss_family || (f != AF_INET && f != AF_INET6))
-		return 0;
+		return build_unknown(version, out, cap);
 	return version == 1 ? build_v1(src, dst, out, cap) : build_v2(src, dst, out, cap);
 }

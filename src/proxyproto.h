@@ -30,8 +30,10 @@ struct proxyproto_info {
  * needed; -1: not a valid header (*why says what is wrong). */
 int proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto_info *info,
 		     const char **why);
-/* Writes a version 1 or 2 header for src -> dst into out; its length, or 0
- * when the addresses cannot be expressed (mixed families). */
+/* Writes a version 1 or 2 header for src -> dst into out and returns its
+ * length (0 only when cap is too small).  Addresses that cannot be
+ * expressed (not TCP over IPv4 or IPv6, mixed families) give the forms that
+ * carry none: "PROXY UNKNOWN" (v1) or the LOCAL command (v2). */
 size_t proxyproto_build(int version, const struct netaddr *src, const struct netaddr *dst,
 			uint8_t *out, size_t cap);
 

@@ -35,11 +35,14 @@ struct relay_thread {
 	char *buf[2];
 };
 
-/* One end of a connection: a socket, with a TLS session over it or not. */
+enum side_role { SIDE_CLIENT, SIDE_ENDPOINT };
+
+/* One end of a connection: a socket, with a TLS session over it or not.
+ * The side_* functions below are the only place that tells the two apart. */
 struct side {
 	int fd;
 	struct tls_conn *tls;
-	const char *name; /* "client" or "endpoint" */
+	enum side_role role;
 	short want_read;  /* what a read waits for: POLLIN, or POLLOUT for TLS */
 	short want_write; /* what a write waits for: POLLOUT, or POLLIN for TLS */
 };
@@ -251,14 +254,6 @@ static int send_proxy_header(struct conn *c, int version, int64_t deadline, char
 	if (c->dst.len == 0 && netaddr_local(c->client.fd, &c->dst) < 0)
 		memset(&c->dst, 0, sizeof(c->dst));
 	len = proxyproto_build(version, &c->src, &c->dst, hdr, sizeof(hdr));
-
-	if (len == 0) { /* no TCP client address to tell: the "unknown" forms */
-		static const uint8_t v2_local[16] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-						      0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-						      0x20, 0x00, 0x00, 0x00 };
-		len = version == 1 ? strlen("PROXY UNKNOWN\r\n") : sizeof(v2_local);
-		memcpy(hdr, version == 1 ? (const uint8_t *)"PROXY UNKNOWN\r\n" : v2_local, len);
-	}
 	while (off < len) {
 		ssize_t n = send(c->endpoint.fd, hdr + off, len - off, MSG_NOSIGNAL);
 		if (n > 0)
@@ -430,14 +425,42 @@ static bool flow_pending(const struct flow *f)
 	return f->inpipe > 0 || f->off < f->len;
 }
 
+static const char *side_name(const struct side *s)
+{
+	return s->role == SIDE_CLIENT ? "client" : "endpoint";
+}
+
 static enum close_cause side_cause(const struct side *s)
 {
-	return s->name[0] == 'c' ? CLOSE_CLIENT_ERROR : CLOSE_ENDPOINT_ERROR;
+	return s->role == SIDE_CLIENT ? CLOSE_CLIENT_ERROR : CLOSE_ENDPOINT_ERROR;
 }
 
 static const char *side_error(const struct side *s)
 {
 	return s->tls ? tls_last_error(s->tls) : strerror(errno);
+}
+
+static ssize_t side_read(struct side *s, void *buf, size_t len)
+{
+	return s->tls ? tls_read(s->tls, buf, len) : recv(s->fd, buf, len, 0);
+}
+
+static ssize_t side_write(struct side *s, const void *buf, size_t len)
+{
+	return s->tls ? tls_write(s->tls, buf, len) : send(s->fd, buf, len, MSG_NOSIGNAL);
+}
+
+/* Half-closes the sending direction: close_notify, or shutdown(SHUT_WR). */
+static int side_shutdown(struct side *s)
+{
+	return s->tls ? tls_shutdown_write(s->tls) : shutdown(s->fd, SHUT_WR);
+}
+
+/* What a would-block operation waits for: a TLS record may need the other
+ * direction (a read may have to write, and the reverse). */
+static short side_wants(const struct side *s, short plain)
+{
+	return s->tls ? tls_wants(s->tls) : plain;
 }
 
 /* Moves what `to` accepts now; -1 on a write error. */
@@ -452,10 +475,7 @@ static int flow_write(struct conn *c, struct flow *f)
 		if (n > 0)
 			f->inpipe -= (size_t)n;
 	} else {
-		if (to->tls)
-			n = tls_write(to->tls, f->buf + f->off, f->len - f->off);
-		else
-			n = send(to->fd, f->buf + f->off, f->len - f->off, MSG_NOSIGNAL);
+		n = side_write(to, f->buf + f->off, f->len - f->off);
 		if (n > 0)
 			f->off += (size_t)n;
 	}
@@ -464,10 +484,10 @@ static int flow_write(struct conn *c, struct flow *f)
 		return 0;
 	}
 	if (n < 0 && io_would_block()) {
-		to->want_write = to->tls ? tls_wants(to->tls) : POLLOUT;
+		to->want_write = side_wants(to, POLLOUT);
 		return 0;
 	}
-	set_reason(c, side_cause(to), "%s write error: %s", to->name,
+	set_reason(c, side_cause(to), "%s write error: %s", side_name(to),
 		   n < 0 ? side_error(to) : "closed");
 	return -1;
 }
@@ -516,11 +536,7 @@ static int flow_read(struct conn *c, struct flow *f, bool *full)
 			f->inpipe = (size_t)n;
 		*full = n > 0 && (size_t)n == f->pipe.cap;
 	} else {
-		flow_buffer(c, f);
-		if (from->tls)
-			n = tls_read(from->tls, f->buf, relay_buffer_size);
-		else
-			n = recv(from->fd, f->buf, relay_buffer_size, 0);
+		n = side_read(from, flow_buffer(c, f), relay_buffer_size);
 		if (n > 0) {
 			f->off = 0;
 			f->len = (size_t)n;
@@ -532,10 +548,10 @@ static int flow_read(struct conn *c, struct flow *f, bool *full)
 	if (n >= 0)
 		return 0;
 	if (io_would_block()) {
-		from->want_read = from->tls ? tls_wants(from->tls) : POLLIN;
+		from->want_read = side_wants(from, POLLIN);
 		return 0;
 	}
-	set_reason(c, side_cause(from), "%s read error: %s", from->name, side_error(from));
+	set_reason(c, side_cause(from), "%s read error: %s", side_name(from), side_error(from));
 	return -1;
 }
 
@@ -543,17 +559,16 @@ static int flow_read(struct conn *c, struct flow *f, bool *full)
 static int flow_shutdown(struct conn *c, struct flow *f)
 {
 	struct side *to = f->to;
-	int rc = to->tls ? tls_shutdown_write(to->tls) : shutdown(to->fd, SHUT_WR);
 
-	if (rc == 0 || errno == ENOTCONN) {
+	if (side_shutdown(to) == 0 || errno == ENOTCONN) {
 		f->shut = true;
 		return 0;
 	}
 	if (io_would_block() && to->tls) {
-		to->want_write = tls_wants(to->tls);
+		to->want_write = side_wants(to, POLLOUT);
 		return 0;
 	}
-	set_reason(c, side_cause(to), "%s shutdown: %s", to->name, side_error(to));
+	set_reason(c, side_cause(to), "%s shutdown: %s", side_name(to), side_error(to));
 	return -1;
 }
 
@@ -760,8 +775,8 @@ void relay_run(void *arg, void **state)
 		.job = job,
 		.state = state,
 		.bal = proxy_balancer(job->proxy),
-		.client = { .fd = job->fd, .name = "client" },
-		.endpoint = { .fd = -1, .name = "endpoint" },
+		.client = { .fd = job->fd, .role = SIDE_CLIENT },
+		.endpoint = { .fd = -1, .role = SIDE_ENDPOINT },
 	};
 
 	c.src = job->peer;

@@ -109,7 +109,13 @@ static void test_v2_and_build(void)
 	ok(n == 52 && parse((char *)buf, n, &info) == 52, "v2 IPv6 round trip");
 	addr_is(&info.src, "[2001:db8::9]:1", "v2 IPv6 source");
 	dst = ip("127.0.0.1", 2);
-	ok(proxyproto_build(1, &src, &dst, buf, sizeof(buf)) == 0, "mixed families are not built");
+	n = proxyproto_build(1, &src, &dst, buf, sizeof(buf));
+	ok(n == 15 && memcmp(buf, "PROXY UNKNOWN\r\n", n) == 0,
+	   "mixed families: v1 says PROXY UNKNOWN");
+	n = proxyproto_build(2, &src, &dst, buf, sizeof(buf));
+	ok(n == 16 && parse((char *)buf, n, &info) == 16 && info.local,
+	   "mixed families: v2 sends LOCAL without addresses");
+	ok(proxyproto_build(2, &src, &dst, buf, 15) == 0, "a buffer too small for LOCAL: 0");
 
 	/* LOCAL with TLVs, then data: only the header is taken. */
 	uint8_t local[16 + 7 + 3] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55,
