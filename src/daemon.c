@@ -325,43 +325,71 @@ static bool numeric(const char *s, unsigned long *out)
 	return errno == 0 && *end == '\0' && *out < (unsigned long)UINT_MAX;
 }
 
+/* The uid, gid and user name (NULL when unknown) that user and group name. */
+static int privileges_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
+			     char **name, char *err, size_t errlen)
+{
+	unsigned long id;
+
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (!pw && !numeric(user, &id)) {
+			snprintf(err, errlen, "user '%s' does not exist", user);
+			return -1;
+		}
+		if (!pw)
+			pw = getpwuid((uid_t)id);
+		*uid = pw ? pw->pw_uid : (uid_t)id;
+		*gid = pw ? pw->pw_gid : (gid_t)id;
+		*name = pw ? xstrdup(pw->pw_name) : NULL;
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr && !numeric(group, &id)) {
+			snprintf(err, errlen, "group '%s' does not exist", group);
+			return -1;
+		}
+		*gid = gr ? gr->gr_gid : (gid_t)id;
+	}
+	return 0;
+}
+
+/* Switches groups then user for good, and checks root cannot come back. */
+static int privileges_switch(uid_t uid, gid_t gid, const char *name, char *err, size_t errlen)
+{
+	if (name ? initgroups(name, gid) < 0 : setgroups(1, &gid) < 0) {
+		snprintf(err, errlen, "cannot set the supplementary groups: %s", strerror(errno));
+		return -1;
+	}
+	if (setresgid(gid, gid, gid) < 0) {
+		snprintf(err, errlen, "cannot switch to group %lu: %s", (unsigned long)gid,
+			 strerror(errno));
+		return -1;
+	}
+	if (setresuid(uid, uid, uid) < 0) {
+		snprintf(err, errlen, "cannot switch to user %lu: %s", (unsigned long)uid,
+			 strerror(errno));
+		return -1;
+	}
+	if (uid != 0 && (setuid(0) == 0 || geteuid() == 0 || getuid() == 0)) {
+		snprintf(err, errlen, "still able to regain root after switching to user %lu",
+			 (unsigned long)uid);
+		return -1;
+	}
+	return 0;
+}
+
 int privileges_drop(const char *user, const char *group, char *err, size_t errlen)
 {
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	char *name = NULL;
-	unsigned long id;
 	int rc = -1;
 
 	if (!user && !group)
 		return 0;
-	if (user) {
-		struct passwd *pw = getpwnam(user);
-		if (pw) {
-			uid = pw->pw_uid;
-			gid = pw->pw_gid;
-			name = xstrdup(pw->pw_name);
-		} else if (numeric(user, &id)) {
-			uid = (uid_t)id;
-			pw = getpwuid(uid);
-			gid = pw ? pw->pw_gid : (gid_t)id;
-			name = pw ? xstrdup(pw->pw_name) : NULL;
-		} else {
-			snprintf(err, errlen, "user '%s' does not exist", user);
-			return -1;
-		}
-	}
-	if (group) {
-		struct group *gr = getgrnam(group);
-		if (gr)
-			gid = gr->gr_gid;
-		else if (numeric(group, &id))
-			gid = (gid_t)id;
-		else {
-			snprintf(err, errlen, "group '%s' does not exist", group);
-			goto out;
-		}
-	}
+	if (privileges_lookup(user, group, &uid, &gid, &name, err, errlen) < 0)
+		goto out;
 	if (geteuid() != 0) {
 		/* Fine if we already are who the configuration asks for (e.g. a
 		 * systemd unit with User=); anything else needs root. */
@@ -371,30 +399,12 @@ int privileges_drop(const char *user, const char *group, char *err, size_t errle
 				 user ? user : "(unchanged)", group ? group : "(unchanged)");
 			goto out;
 		}
-		rc = 0;
+	} else if (privileges_switch(uid, gid, name, err, errlen) < 0) {
 		goto out;
+	} else {
+		log_info("running as uid %lu (%s), gid %lu", (unsigned long)uid, name ? name : "-",
+			 (unsigned long)gid);
 	}
-	if (name ? initgroups(name, gid) < 0 : setgroups(1, &gid) < 0) {
-		snprintf(err, errlen, "cannot set the supplementary groups: %s", strerror(errno));
-		goto out;
-	}
-	if (setresgid(gid, gid, gid) < 0) {
-		snprintf(err, errlen, "cannot switch to group %lu: %s", (unsigned long)gid,
-			 strerror(errno));
-		goto out;
-	}
-	if (setresuid(uid, uid, uid) < 0) {
-		snprintf(err, errlen, "cannot switch to user %lu: %s", (unsigned long)uid,
-			 strerror(errno));
-		goto out;
-	}
-	if (uid != 0 && (setuid(0) == 0 || geteuid() == 0 || getuid() == 0)) {
-		snprintf(err, errlen, "still able to regain root after switching to user %lu",
-			 (unsigned long)uid);
-		goto out;
-	}
-	log_info("running as uid %lu (%s), gid %lu", (unsigned long)uid, name ? name : "-",
-		 (unsigned long)gid);
 	rc = 0;
 out:
 	free(name);
