@@ -20,21 +20,10 @@ ETC = os.path.join(WORK, "l5d-tcp")
 CA1 = CA(os.path.join(WORK, "ca"), "Compat CA")
 
 
-class CompatDaemon(Daemon):
-    """Writes the configuration as given: the harness's additions (admin.addr,
-    relay_threads) are keys of this version's schema, unknown in 0.1.x."""
-
-    def write_config(self, text):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.path)
-
-
 def daemon(text):
-    d = CompatDaemon(text, tmpdir=tempfile.mkdtemp(prefix="run-", dir=WORK)).wait_ready()
-    t.cleanup(d.stop)
-    return d
+    """The configuration is written as given: the harness's additions (admin.addr,
+    relay_threads) are keys of this version's schema, unknown in 0.1.x."""
+    return t.daemon(text, verbatim=True, tmpdir=tempfile.mkdtemp(prefix="run-", dir=WORK))
 
 
 namerd = t.namerd
@@ -55,7 +44,6 @@ class TlsIdBackend(Backend):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(os.path.join(ETC, name + ".pem"), os.path.join(ETC, name + ".key"))
         super().__init__(name=name)
-        t.cleanup(self.close)
 
     def handle(self, conn):
         conn.settimeout(10)
@@ -79,21 +67,24 @@ def endpoint(b):
 # ---------------------------------------------------------------- the example
 
 os.makedirs(ETC, exist_ok=True)
-issue("default", ["default.example.com"], "default.key.pem", "default.crt.pem", kind="rsa", pkcs1=True)
-issue("web", ["web.example.com"], "web.key.pem", "web.crt.pem", kind="rsa", pkcs1=True)
-with open(CA1.cert) as src, open(os.path.join(ETC, "ca-chain.pem"), "w") as dst:
-    dst.write(src.read())
-with open(CA1.cert) as src, open(os.path.join(ETC, "backend-ca.pem"), "w") as dst:
-    dst.write(src.read())
 
-with open(os.path.join(SRCDIR, "tests/unit/configs/good/compat-0.1-example.yml")) as f:
-    EXAMPLE = f.read()
+
+def example_files():
+    """The certificates and keys the example names, under its file names."""
+    issue("default", ["default.example.com"], "default.key.pem", "default.crt.pem", kind="rsa", pkcs1=True)
+    issue("web", ["web.example.com"], "web.key.pem", "web.crt.pem", kind="rsa", pkcs1=True)
+    with open(CA1.cert) as src, open(os.path.join(ETC, "ca-chain.pem"), "w") as dst:
+        dst.write(src.read())
+    with open(CA1.cert) as src, open(os.path.join(ETC, "backend-ca.pem"), "w") as dst:
+        dst.write(src.read())
 
 
 def example_config(n):
     """The example with this run's paths, loopback addresses, ephemeral ports
     and the fake namerd; nothing else changes."""
-    text = EXAMPLE.replace("/etc/l5d-tcp/", ETC + "/")
+    with open(os.path.join(SRCDIR, "tests/unit/configs/good/compat-0.1-example.yml")) as f:
+        text = f.read()
+    text = text.replace("/etc/l5d-tcp/", ETC + "/")
     text = text.replace("/etc/ssl/certs/ca-certificates.crt", CA1.cert)
     text = text.replace("http://127.0.0.1:4180", n.url).replace("http://namerd:4180", n.url)
     text = text.replace("ip: 0.0.0.0", "ip: 127.0.0.1")
@@ -115,10 +106,11 @@ def san(s):
 
 
 def test_example():
+    example_files()
     n = namerd()
-    redis = TlsIdBackend("redis", "backend.internal.example.com")
-    web = TlsIdBackend("webapp", "backend.internal.example.com")
-    partner = TlsIdBackend("partner", "a.partner.example")
+    redis = t.backend(TlsIdBackend, "redis", "backend.internal.example.com")
+    web = t.backend(TlsIdBackend, "webapp", "backend.internal.example.com")
+    partner = t.backend(TlsIdBackend, "partner", "a.partner.example")
     n.set_bound("default", "/svc/redis", endpoint(redis))
     n.set_bound("default", "/svc/web", endpoint(web))
     n.set_bound("partners", "/svc/partner-a", endpoint(partner))
@@ -196,8 +188,7 @@ def test_static_prefixes():
     the /svc/partner-a/x entry's 5 s, and only because /svc/partner-a's tls
     made the proxy wait for a handshake."""
     n = namerd()
-    silent = SilentBackend(name="silent")
-    t.cleanup(silent.close)
+    silent = t.backend(SilentBackend, name="silent")
     n.set_bound("partners", "/svc/partner-a", endpoint(silent))
     d = daemon(STATIC % (n.url, CA1.cert))
     closed, secs = closed_promptly(d.port("partners"), within=3.0)
@@ -229,9 +220,7 @@ def who_is(port):
 
 def test_polling():
     n = namerd()
-    a, b = IdBackend(name="a"), IdBackend(name="b")
-    t.cleanup(a.close)
-    t.cleanup(b.close)
+    a, b = t.backend(IdBackend, name="a"), t.backend(IdBackend, name="b")
     n.set_bound("default", "/svc/poll", endpoint(a))
     d = daemon(POLL % n.url)
     port = d.port("poll")
@@ -253,7 +242,8 @@ def test_polling():
     t.ok(wait_until(lambda: who_is(port) == b"a\n", 6.0, 0.05), "after the reload, namerd's answer is used")
 
 
-test_example()
-test_static_prefixes()
-test_polling()
-t.done()
+t.run(
+    test_example,
+    test_static_prefixes,
+    test_polling,
+)

@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,31 +25,28 @@ from ltcptest import *
 
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="ltcp-daemon-")
+t.cleanup(lambda: shutil.rmtree(tmp, ignore_errors=True))
+RUN = os.path.join(tmp, "run")
+os.makedirs(RUN)
 ENV = dict(os.environ, LINKERD_TCP_LOG="info")
 ROOT = os.geteuid() == 0
+a = t.backend(IdBackend, "backend-a")
+b = t.backend(IdBackend, "backend-b")
 
 
 def config(port, backend, top="relay_threads: 8\nadmin:\n  addr: 127.0.0.1:0\n"):
     return static_config(["127.0.0.1:%d" % port], [backend.addr], top=top)
 
 
-def write(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+def config_file(name, port, backend):
+    """A configuration file in the temporary directory; its path."""
+    path = os.path.join(tmp, name)
+    write_atomic(path, config(port, backend))
+    return path
 
 
-def proc_state(pid):
-    """The state letter of pid ('Z' for a zombie), or None once it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def alive(pid):
-    return proc_state(pid) not in (None, "Z", "X")
+alive = pid_alive
+read_pid = read_pidfile
 
 
 def stat_fields(pid):
@@ -56,31 +54,17 @@ def stat_fields(pid):
         return f.read().rsplit(")", 1)[1].split()
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
 def start_detached(cfg_path, pidfile, cwd=None, env=None):
+    """linkerd-tcp -d -p pidfile; whatever it leaves running is stopped at the end."""
     p = subprocess.run([BIN, "-d", "-p", pidfile, cfg_path], capture_output=True, timeout=30,
                        cwd=cwd, env=env or ENV, stdin=subprocess.DEVNULL)
+    if os.path.isfile(pidfile):  # not a FIFO: reading one would block
+        t.detached(read_pid(pidfile))
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def stop_pid(pid, timeout=15):
-    if pid and alive(pid):
-        os.kill(pid, signal.SIGTERM)
-    return wait_until(lambda: not alive(pid), timeout)
 
 
 through = first_line
 
-
-pids = []
-atexit.register(lambda: [stop_pid(p) for p in pids])
 
 # ------------------------------------------------------------------ syslog sink
 # Without a syslog daemon nothing listens on /dev/log; as root this test
@@ -135,156 +119,161 @@ def syslog_read(until=None, timeout=5.0):
 
 
 # ------------------------------------------------------------------ -d and -p
-a = IdBackend("backend-a")
-b = IdBackend("backend-b")
-t.cleanup(a.close)
-t.cleanup(b.close)
-port = free_port()
-cfgdir = os.path.join(tmp, "conf")
-os.makedirs(cfgdir)
-write(os.path.join(cfgdir, "lt.yml"), config(port, a))
-pidfile = os.path.join(tmp, "run", "linkerd-tcp.pid")
-os.makedirs(os.path.dirname(pidfile))
-
-# Started from the temporary directory with a relative configuration path:
-# the daemon runs in /, so reloads must still find the file.
-rc, out, err = start_detached("conf/lt.yml", pidfile, cwd=tmp)
-t.ok(rc == 0, "-d returns 0 once the daemon has started")
-t.ok(out == "" and err == "", "-d writes nothing to stdout or stderr after a clean start")
-if err:
-    t.diag(err)
-pid = read_pid(pidfile)
-if pid:
-    pids.append(pid)
-t.ok(pid > 0 and alive(pid), "-p writes the daemon's pid to the pidfile")
-if pid and alive(pid):
-    f = stat_fields(pid)
-    ppid, pgrp, sid = int(f[1]), int(f[2]), int(f[3])
-    t.ok(ppid != os.getpid() and sid != os.getsid(0), "the daemon is detached: another parent, a new session")
-    t.ok(sid != pid, "the daemon does not lead its session (it can never get a terminal again)")
-    t.ok(os.readlink("/proc/%d/cwd" % pid) == "/", "the daemon runs in /")
-    t.ok(all(os.readlink("/proc/%d/fd/%d" % (pid, fd)) == "/dev/null" for fd in (0, 1, 2)),
-         "the daemon's stdin, stdout and stderr are /dev/null")
-    def pipes():
-        out = []
-        for fd in os.listdir("/proc/%d/fd" % pid):
-            try:
-                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            if target.startswith("pipe:"):
-                out.append(target)
-        return out
-
-    # The end of the startup pipe is closed just after the status byte that
-    # lets `linkerd-tcp -d` return: allow it that moment.
-    t.ok(wait_until(lambda: not pipes(), 2), "the daemon holds no pipe inherited from whoever started it")
-else:
-    t.ok(False, "the daemon is running")
-t.eq(through(port), b"backend-a", "the detached daemon proxies connections")
-
-if syslog_sock:
-    lines = syslog_read(until="running (pid %d)" % pid)
-    t.ok(any("linkerd-tcp[%d]: linkerd-tcp " % pid in l and "running (pid %d)" % pid in l for l in lines),
-         "the detached daemon logs to syslog")
-    t.ok(any("listening on 127.0.0.1:%d" % port in l for l in lines), "startup lines go to syslog too")
-else:
-    t.ok(True, "the detached daemon logs to syslog # SKIP %s" % syslog_note)
-
-# A second instance with the same pidfile refuses, detached or not.
-rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), pidfile)
-t.ok(rc == 1 and "already running as pid %d" % pid in err, "a second -d instance with the same pidfile exits 1")
-if rc != 1:
-    t.diag(err)
-p = subprocess.run([BIN, "-p", pidfile, os.path.join(cfgdir, "lt.yml")], capture_output=True, timeout=30,
-                   env=ENV, stdin=subprocess.DEVNULL)
-t.ok(p.returncode == 1 and b"already running" in p.stderr, "a foreground instance with the same pidfile exits 1")
-t.eq(read_pid(pidfile), pid, "the refused instances leave the pidfile alone")
-
-# SIGHUP reloads the relative configuration path from /.
-write(os.path.join(cfgdir, "lt.yml"), config(port, b))
-os.kill(pid, signal.SIGHUP)
-t.ok(wait_until(lambda: through(port, 2) == b"backend-b", 10), "SIGHUP reloads the configuration in daemon mode")
-if syslog_sock:
-    t.ok(any("reload: configuration applied" in l for l in syslog_read(until="reload: configuration applied")),
-         "the reload is logged to syslog")
-
-# SIGTERM: the daemon stops and removes its pidfile.
-os.kill(pid, signal.SIGTERM)
-t.ok(wait_until(lambda: not alive(pid), 15), "SIGTERM stops the detached daemon")
-t.ok(wait_until(lambda: not os.path.exists(pidfile), 5), "the pidfile is removed at exit")
-
-# A stale pidfile (its process is gone, nothing holds its lock) is taken over.
-dead = subprocess.Popen(["true"])
-dead.wait()
-write(pidfile, "%d\n" % dead.pid)
-rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), pidfile)
-pid2 = read_pid(pidfile)
-if pid2:
-    pids.append(pid2)
-t.ok(rc == 0 and pid2 not in (0, dead.pid) and alive(pid2), "a stale pidfile is replaced")
-t.ok(stop_pid(pid2) and wait_until(lambda: not os.path.exists(pidfile), 5), "and removed again at exit")
-
-# A startup failure after detaching: exit 1, the reason on stderr, no pidfile.
-busy = socket.socket()
-busy.bind(("127.0.0.1", 0))
-busy.listen(1)
-bport = busy.getsockname()[1]
-write(os.path.join(tmp, "busy.yml"), config(bport, a))
-rc, out, err = start_detached(os.path.join(tmp, "busy.yml"), pidfile)
-t.ok(rc == 1 and "Address already in use" in err, "-d with a listen address in use: exit 1 with the reason on stderr")
-t.ok(not os.path.exists(pidfile), "a failed start leaves no pidfile")
-busy.close()
-
-rc, out, err = run_cli("-d", "-p", os.path.join(tmp, "nodir", "x.pid"), os.path.join(tmp, "busy.yml"))
-t.ok(rc == 1 and "cannot open the pidfile" in err, "an unwritable pidfile location: exit 1 with the reason")
-rc, out, err = run_cli("-p")
-t.ok(rc == 2, "-p without a path is a usage error")
-
-# A pidfile that is not a regular file with a single link is refused before
-# anything is truncated: whatever it points at is left untouched.
-victim = os.path.join(tmp, "victim")
-write(victim, "precious\n")
 
 
-def refused_pidfile(path, reason, name):
-    rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), path)
-    if rc == 0:
-        pids.append(read_pid(victim) or read_pid(path))
-    t.ok(rc == 1 and "refusing the pidfile %s: %s" % (path, reason) in err, "%s: exit 1 with the reason" % name)
+def test_detach_and_pidfile():
+    port = free_port()
+    cfgdir = os.path.join(tmp, "conf")
+    os.makedirs(cfgdir)
+    write_atomic(os.path.join(cfgdir, "lt.yml"), config(port, a))
+    pidfile = os.path.join(RUN, "linkerd-tcp.pid")
+
+    # Started from the temporary directory with a relative configuration path:
+    # the daemon runs in /, so reloads must still find the file.
+    rc, out, err = start_detached("conf/lt.yml", pidfile, cwd=tmp)
+    t.ok(rc == 0, "-d returns 0 once the daemon has started")
+    t.ok(out == "" and err == "", "-d writes nothing to stdout or stderr after a clean start")
+    if err:
+        t.diag(err)
+    pid = read_pid(pidfile)
+    t.ok(pid > 0 and alive(pid), "-p writes the daemon's pid to the pidfile")
+    if pid and alive(pid):
+        f = stat_fields(pid)
+        ppid, pgrp, sid = int(f[1]), int(f[2]), int(f[3])
+        t.ok(ppid != os.getpid() and sid != os.getsid(0), "the daemon is detached: another parent, a new session")
+        t.ok(sid != pid, "the daemon does not lead its session (it can never get a terminal again)")
+        t.ok(os.readlink("/proc/%d/cwd" % pid) == "/", "the daemon runs in /")
+        t.ok(all(os.readlink("/proc/%d/fd/%d" % (pid, fd)) == "/dev/null" for fd in (0, 1, 2)),
+             "the daemon's stdin, stdout and stderr are /dev/null")
+
+        def pipes():
+            out = []
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if target.startswith("pipe:"):
+                    out.append(target)
+            return out
+
+        # The end of the startup pipe is closed just after the status byte that
+        # lets `linkerd-tcp -d` return: allow it that moment.
+        t.ok(wait_until(lambda: not pipes(), 2), "the daemon holds no pipe inherited from whoever started it")
+    else:
+        t.ok(False, "the daemon is running")
+    t.eq(through(port), b"backend-a", "the detached daemon proxies connections")
+
+    if syslog_sock:
+        lines = syslog_read(until="running (pid %d)" % pid)
+        t.ok(any("linkerd-tcp[%d]: linkerd-tcp " % pid in l and "running (pid %d)" % pid in l for l in lines),
+             "the detached daemon logs to syslog")
+        t.ok(any("listening on 127.0.0.1:%d" % port in l for l in lines), "startup lines go to syslog too")
+    else:
+        t.ok(True, "the detached daemon logs to syslog # SKIP %s" % syslog_note)
+
+    # A second instance with the same pidfile refuses, detached or not.
+    rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), pidfile)
+    t.ok(rc == 1 and "already running as pid %d" % pid in err, "a second -d instance with the same pidfile exits 1")
     if rc != 1:
         t.diag(err)
-    with open(victim) as f:
-        t.eq(f.read(), "precious\n", "%s: the file it names is left untouched" % name)
+    p = subprocess.run([BIN, "-p", pidfile, os.path.join(cfgdir, "lt.yml")], capture_output=True, timeout=30,
+                       env=ENV, stdin=subprocess.DEVNULL)
+    t.ok(p.returncode == 1 and b"already running" in p.stderr, "a foreground instance with the same pidfile exits 1")
+    t.eq(read_pid(pidfile), pid, "the refused instances leave the pidfile alone")
+
+    # SIGHUP reloads the relative configuration path from /.
+    write_atomic(os.path.join(cfgdir, "lt.yml"), config(port, b))
+    os.kill(pid, signal.SIGHUP)
+    t.ok(wait_until(lambda: through(port, 2) == b"backend-b", 10), "SIGHUP reloads the configuration in daemon mode")
+    if syslog_sock:
+        t.ok(any("reload: configuration applied" in l for l in syslog_read(until="reload: configuration applied")),
+             "the reload is logged to syslog")
+
+    # SIGTERM: the daemon stops and removes its pidfile.
+    os.kill(pid, signal.SIGTERM)
+    t.ok(wait_until(lambda: not alive(pid), 15), "SIGTERM stops the detached daemon")
+    t.ok(wait_until(lambda: not os.path.exists(pidfile), 5), "the pidfile is removed at exit")
 
 
-symlink = os.path.join(tmp, "run", "symlink.pid")
-os.symlink(victim, symlink)
-refused_pidfile(symlink, "it is a symbolic link", "a pidfile that is a symbolic link")
-t.ok(os.path.islink(symlink), "and the link stays")
-dangling = os.path.join(tmp, "run", "dangling.pid")
-os.symlink(os.path.join(tmp, "created-through-link"), dangling)
-rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), dangling)
-t.ok(rc == 1 and "symbolic link" in err and not os.path.exists(os.path.join(tmp, "created-through-link")),
-     "a dangling symbolic link as pidfile: refused, nothing created through it")
-hardlink = os.path.join(tmp, "run", "hardlink.pid")
-os.link(victim, hardlink)
-refused_pidfile(hardlink, "it has 2 hard links, not 1", "a pidfile hard-linked to another file")
-fifo = os.path.join(tmp, "run", "fifo.pid")
-os.mkfifo(fifo)
-rc, out, err = start_detached(os.path.join(cfgdir, "lt.yml"), fifo)
-t.ok(rc == 1 and "refusing the pidfile %s: it is not a regular file" % fifo in err,
-     "a pidfile that is a FIFO: refused without blocking")
+def test_stale_pidfile():
+    # A stale pidfile (its process is gone, nothing holds its lock) is taken over.
+    pidfile = os.path.join(RUN, "stale.pid")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    write_atomic(pidfile, "%d\n" % dead.pid)
+    rc, out, err = start_detached(config_file("stale.yml", free_port(), a), pidfile)
+    pid2 = read_pid(pidfile)
+    t.ok(rc == 0 and pid2 not in (0, dead.pid) and alive(pid2), "a stale pidfile is replaced")
+    t.ok(stop_pid(pid2) and wait_until(lambda: not os.path.exists(pidfile), 5), "and removed again at exit")
+
+
+def test_failed_start():
+    # A startup failure after detaching: exit 1, the reason on stderr, no pidfile.
+    pidfile = os.path.join(RUN, "failed.pid")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        busy_cfg = config_file("busy.yml", busy.getsockname()[1], a)
+        rc, out, err = start_detached(busy_cfg, pidfile)
+        t.ok(rc == 1 and "Address already in use" in err,
+             "-d with a listen address in use: exit 1 with the reason on stderr")
+        t.ok(not os.path.exists(pidfile), "a failed start leaves no pidfile")
+
+    rc, out, err = run_cli("-d", "-p", os.path.join(tmp, "nodir", "x.pid"), busy_cfg)
+    t.ok(rc == 1 and "cannot open the pidfile" in err, "an unwritable pidfile location: exit 1 with the reason")
+    rc, out, err = run_cli("-p")
+    t.ok(rc == 2, "-p without a path is a usage error")
+
+
+def test_refused_pidfiles():
+    # A pidfile that is not a regular file with a single link is refused before
+    # anything is truncated: whatever it points at is left untouched.
+    victim = os.path.join(tmp, "victim")
+    write_atomic(victim, "precious\n")
+    cfg = config_file("refused.yml", 0, a)
+
+    def refused_pidfile(path, reason, name):
+        rc, out, err = start_detached(cfg, path)
+        if rc == 0:
+            t.detached(read_pid(victim))
+        t.ok(rc == 1 and "refusing the pidfile %s: %s" % (path, reason) in err, "%s: exit 1 with the reason" % name)
+        if rc != 1:
+            t.diag(err)
+        with open(victim) as f:
+            t.eq(f.read(), "precious\n", "%s: the file it names is left untouched" % name)
+
+    symlink = os.path.join(RUN, "symlink.pid")
+    os.symlink(victim, symlink)
+    refused_pidfile(symlink, "it is a symbolic link", "a pidfile that is a symbolic link")
+    t.ok(os.path.islink(symlink), "and the link stays")
+    dangling = os.path.join(RUN, "dangling.pid")
+    os.symlink(os.path.join(tmp, "created-through-link"), dangling)
+    rc, out, err = start_detached(cfg, dangling)
+    t.ok(rc == 1 and "symbolic link" in err and not os.path.exists(os.path.join(tmp, "created-through-link")),
+         "a dangling symbolic link as pidfile: refused, nothing created through it")
+    hardlink = os.path.join(RUN, "hardlink.pid")
+    os.link(victim, hardlink)
+    refused_pidfile(hardlink, "it has 2 hard links, not 1", "a pidfile hard-linked to another file")
+    fifo = os.path.join(RUN, "fifo.pid")
+    os.mkfifo(fifo)
+    rc, out, err = start_detached(cfg, fifo)
+    t.ok(rc == 1 and "refusing the pidfile %s: it is not a regular file" % fifo in err,
+         "a pidfile that is a FIFO: refused without blocking")
+
 
 # ------------------------------------------------------------------ sd_notify
-# The protocol is spoken without libsystemd, so that every build notifies:
-# the binary must neither link libsystemd nor import its sd_notify.
-dyn = subprocess.run(["readelf", "-d", "--dyn-syms", "-W", BIN], capture_output=True, text=True)
-t.ok(dyn.returncode == 0 and "(NEEDED)" in dyn.stdout and "libc.so" in dyn.stdout, "readelf -d reads the binary")
-t.ok("libsystemd" not in dyn.stdout, "the binary does not link libsystemd (readelf -d)")
-t.ok(not re.search(r"\bsd_notify", dyn.stdout), "nor import sd_notify from anywhere")
-ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True)
-t.ok(ldd.returncode == 0 and "libsystemd" not in ldd.stdout, "ldd: libsystemd is not loaded")
+
+
+def test_no_libsystemd():
+    # The protocol is spoken without libsystemd, so that every build notifies:
+    # the binary must neither link libsystemd nor import its sd_notify.
+    dyn = subprocess.run(["readelf", "-d", "--dyn-syms", "-W", BIN], capture_output=True, text=True)
+    t.ok(dyn.returncode == 0 and "(NEEDED)" in dyn.stdout and "libc.so" in dyn.stdout, "readelf -d reads the binary")
+    t.ok("libsystemd" not in dyn.stdout, "the binary does not link libsystemd (readelf -d)")
+    t.ok(not re.search(r"\bsd_notify", dyn.stdout), "nor import sd_notify from anywhere")
+    ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True)
+    t.ok(ldd.returncode == 0 and "libsystemd" not in ldd.stdout, "ldd: libsystemd is not loaded")
 
 
 class NotifySocket:
@@ -317,10 +306,19 @@ def monotonic_usec(msg):
     return int(m.group(1)) if m else None
 
 
-def notify_cycle(address, kind):
+def started(cfg, env):
+    """A daemon started without waiting for it (the test waits for what it
+    announces), stopped at the end if it still runs then."""
+    d = Daemon(cfg, env=env)
+    t.cleanup(d.stop)
+    return d
+
+
+def test_notify(address, kind):
     ns = NotifySocket(address)
+    t.cleanup(ns.sock.close)
     nport = free_port()
-    d = Daemon(config(nport, a), env={"NOTIFY_SOCKET": address, "LINKERD_TCP_LOG": "info"})
+    d = started(config(nport, a), {"NOTIFY_SOCKET": address, "LINKERD_TCP_LOG": "info"})
     ready = ns.notes("READY=1")
     t.ok(ready and d.wait_log(r"running \(pid"), "%s: READY=1 is sent once the daemon runs" % kind)
     t.ok(ready and through(nport) == b"backend-a", "%s: the listeners accept when READY=1 arrives" % kind)
@@ -346,36 +344,38 @@ def notify_cycle(address, kind):
     ns.sock.close()
 
 
-notify_cycle(os.path.join(tmp, "notify.sock"), "NOTIFY_SOCKET=/path")
-notify_cycle("@ltcp-notify-%d" % os.getpid(), "NOTIFY_SOCKET=@abstract")
+def test_unusable_notify_socket():
+    # A NOTIFY_SOCKET that cannot be used is logged once and ignored: the daemon
+    # starts, reloads and stops as usual.
+    for value, why, kind in (
+        ("/" + "x" * 120, "too long", "a path longer than sun_path"),
+        ("@" + "x" * 120, "too long", "an abstract name longer than sun_path"),
+        (os.path.join(tmp, "nobody-listens.sock"), "No such file", "a socket nobody listens on"),
+        ("relative.sock", "not an absolute path", "a relative path"),
+    ):
+        nport = free_port()
+        d = started(config(nport, a), {"NOTIFY_SOCKET": value, "LINKERD_TCP_LOG": "info"})
+        ok = d.wait_log(r"running \(pid", 10) and through(nport) == b"backend-a" and d.reload(config(nport, b))
+        warnings = re.findall(r"cannot notify systemd at NOTIFY_SOCKET=.*", d.log())
+        t.ok(ok and d.stop() == 0, "NOTIFY_SOCKET set to %s: the daemon runs, reloads and stops as usual" % kind)
+        t.ok(len(warnings) == 1 and why in warnings[0], "NOTIFY_SOCKET set to %s: one warning with the reason" % kind)
+        if len(warnings) != 1:
+            t.diag(d.log())
 
-# A NOTIFY_SOCKET that cannot be used is logged once and ignored: the daemon
-# starts, reloads and stops as usual.
-for value, why, kind in (
-    ("/" + "x" * 120, "too long", "a path longer than sun_path"),
-    ("@" + "x" * 120, "too long", "an abstract name longer than sun_path"),
-    (os.path.join(tmp, "nobody-listens.sock"), "No such file", "a socket nobody listens on"),
-    ("relative.sock", "not an absolute path", "a relative path"),
-):
-    nport = free_port()
-    d = Daemon(config(nport, a), env={"NOTIFY_SOCKET": value, "LINKERD_TCP_LOG": "info"})
-    ok = d.wait_log(r"running \(pid", 10) and through(nport) == b"backend-a" and d.reload(config(nport, b))
-    warnings = re.findall(r"cannot notify systemd at NOTIFY_SOCKET=.*", d.log())
-    t.ok(ok and d.stop() == 0, "NOTIFY_SOCKET set to %s: the daemon runs, reloads and stops as usual" % kind)
-    t.ok(len(warnings) == 1 and why in warnings[0], "NOTIFY_SOCKET set to %s: one warning with the reason" % kind)
-    if len(warnings) != 1:
-        t.diag(d.log())
 
 # ------------------------------------------------------------------ user/group
-me = pwd.getpwuid(os.geteuid())
-if ROOT:
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        nobody = None
-    if not nobody:
-        t.ok(True, "privilege drop # SKIP there is no user 'nobody'")
-    else:
+
+
+def test_privilege_drop():
+    me = pwd.getpwuid(os.geteuid())
+    if ROOT:
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            nobody = None
+        if not nobody:
+            t.ok(True, "privilege drop # SKIP there is no user 'nobody'")
+            return
         gname = grp.getgrgid(nobody.pw_gid).gr_name
         # A privileged port, bound as root before the drop.
         lowport = None
@@ -388,8 +388,7 @@ if ROOT:
                 except OSError:
                     continue
         top = "user: nobody\ngroup: %s\nrelay_threads: 8\nadmin:\n  addr: 127.0.0.1:0\n" % gname
-        d = Daemon(config(lowport, a, top=top))
-        d.wait_ready()
+        d = t.daemon(config(lowport, a, top=top))
         with open("/proc/%d/status" % d.proc.pid) as f:
             status = f.read()
         ids = {l.split(":")[0]: l.split()[1:] for l in status.splitlines() if l.startswith(("Uid", "Gid", "Groups"))}
@@ -400,20 +399,22 @@ if ROOT:
         t.eq(through(lowport), b"backend-a", "port %d, bound as root before the drop, still serves" % lowport)
         t.ok("running as uid %d (nobody)" % nobody.pw_uid in d.log(), "the drop is logged")
         t.eq(d.stop(), 0, "the unprivileged daemon stops cleanly")
-else:
-    top = "user: %s\nrelay_threads: 8\n" % me.pw_name
-    d = Daemon(config(free_port(), a, top=top))
-    d.wait_ready()
-    t.ok(True, "user: set to the user already running it is accepted")
-    d.stop()
-    d = Daemon(config(free_port(), a, top="user: root\n"))
-    t.ok(d.wait(10) == 1 and "not running as root" in d.log(), "user: root when not root: exit 1")
+    else:
+        top = "user: %s\nrelay_threads: 8\n" % me.pw_name
+        d = t.daemon(config(free_port(), a, top=top))
+        t.ok(True, "user: set to the user already running it is accepted")
+        d.stop()
+        d = started(config(free_port(), a, top="user: root\n"), None)
+        t.ok(d.wait(10) == 1 and "not running as root" in d.log(), "user: root when not root: exit 1")
 
-d = Daemon(config(free_port(), a, top="user: no-such-user-ltcp\n"))
-t.ok(d.wait(10) == 1 and "user 'no-such-user-ltcp' does not exist" in d.log() and "refusing to run" in d.log(),
-     "an unknown user: exit 1, refusing to run with the starting privileges")
-d = Daemon(config(free_port(), a, top="group: no-such-group-ltcp\n"))
-t.ok(d.wait(10) == 1 and "group 'no-such-group-ltcp' does not exist" in d.log(), "an unknown group: exit 1")
+
+def test_unknown_user_and_group():
+    d = started(config(free_port(), a, top="user: no-such-user-ltcp\n"), None)
+    t.ok(d.wait(10) == 1 and "user 'no-such-user-ltcp' does not exist" in d.log() and "refusing to run" in d.log(),
+         "an unknown user: exit 1, refusing to run with the starting privileges")
+    d = started(config(free_port(), a, top="group: no-such-group-ltcp\n"), None)
+    t.ok(d.wait(10) == 1 and "group 'no-such-group-ltcp' does not exist" in d.log(), "an unknown group: exit 1")
+
 
 # ------------------------------------------------------------------ RLIMIT_NOFILE
 
@@ -431,23 +432,20 @@ def nofile_of(pid):
 
 
 def run_with_limits(soft, hard, threads):
-    path = os.path.join(tmp, "nofile.yml")
-    write(path, config(free_port(), a, top="relay_threads: %d\nadmin:\n  addr: 127.0.0.1:0\n" % threads))
-    log = open(os.path.join(tmp, "nofile.log"), "wb")
-    p = subprocess.Popen([BIN, path], stdout=log, stderr=log, env=ENV, preexec_fn=with_nofile(soft, hard))
-    ok = wait_until(lambda: b"running (pid" in open(log.name, "rb").read(), 10)
-    limits = nofile_of(p.pid) if ok else None
-    p.send_signal(signal.SIGTERM)
-    p.wait(15)
-    log.close()
-    with open(log.name) as f:
-        return limits, f.read()
+    """(soft, hard) open-file limits of a daemon started under these limits, and its log."""
+    d = Daemon(config(free_port(), a, top="relay_threads: %d\nadmin:\n  addr: 127.0.0.1:0\n" % threads),
+               env={"LINKERD_TCP_LOG": "info"}, preexec_fn=with_nofile(soft, hard))
+    t.cleanup(d.stop)
+    limits = nofile_of(d.proc.pid) if d.wait_log(r"running \(pid", 10) else None
+    d.stop()
+    return limits, d.log()
 
 
-hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-if hard_now != resource.RLIM_INFINITY and hard_now < 2048:
-    t.ok(True, "the soft limit is raised toward the hard limit # SKIP the hard limit here is only %d" % hard_now)
-else:
+def test_nofile_limit():
+    hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard_now != resource.RLIM_INFINITY and hard_now < 2048:
+        t.ok(True, "the soft limit is raised toward the hard limit # SKIP the hard limit here is only %d" % hard_now)
+        return
     # 200 relay threads want 6 * 200 + 64 descriptors.
     limits, log = run_with_limits(256, 2048, 200)
     t.eq(limits, (1264, 2048), "a low soft open-file limit is raised to what the relay threads can use")
@@ -463,4 +461,17 @@ else:
         t.ok(limits == (128, 128) and "the open file limit (128) is below" in log,
              "a hard limit below the minimum that cannot be raised: a warning")
 
-t.done()
+
+t.run(
+    test_detach_and_pidfile,
+    test_stale_pidfile,
+    test_failed_start,
+    test_refused_pidfiles,
+    test_no_libsystemd,
+    (test_notify, (os.path.join(tmp, "notify.sock"), "NOTIFY_SOCKET=/path")),
+    (test_notify, ("@ltcp-notify-%d" % os.getpid(), "NOTIFY_SOCKET=@abstract")),
+    test_unusable_notify_socket,
+    test_privilege_drop,
+    test_unknown_user_and_group,
+    test_nofile_limit,
+)

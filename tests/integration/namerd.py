@@ -140,6 +140,18 @@ def keeps_serving(port, want="a", n=5):
     return all(who(port) == want for _ in range(n))
 
 
+def failed_requests_after(d, mode, result, timeout=10.0):
+    """Call before a fault: the function returned waits until the daemon has
+    counted a namerd request with this result (it has met the fault)."""
+    before = namerd_counts(d).get(result, 0)
+
+    def wait():
+        if not wait_until(lambda: namerd_counts(d).get(result, 0) > before, timeout, 0.05):
+            t.diag("%s: no namerd request counted as %s within %g s" % (mode, result, timeout))
+
+    return wait
+
+
 def test_faults(mode):
     n = namerd()
     a, b = backend("a"), backend("b")
@@ -160,12 +172,14 @@ def test_faults(mode):
          "%s: a failed answer is logged" % mode)
     t.ok(keeps_serving(port), "%s: a failed answer keeps the last good set" % mode)
 
+    counted = failed_requests_after(d, mode, "unreachable")
     n.stop()
-    time.sleep(1.5)
+    counted()
     t.ok(keeps_serving(port), "%s: namerd down: traffic keeps flowing" % mode)
+    counted = failed_requests_after(d, mode, "timeout")
     n.start()
     n.hang(True)
-    time.sleep(1.5)
+    counted()
     t.ok(keeps_serving(port), "%s: namerd hanging: traffic keeps flowing" % mode)
     t.ok(d.wait_log("no answer within 1000 ms", 5), "%s: the hang is logged as a timeout" % mode)
     n.hang(False)
@@ -317,7 +331,7 @@ def no_failures(counts):
 def requests_over(n, watch, secs):
     """Resolve requests the fake namerd receives during the next `secs` seconds."""
     before = n.request_count(NS, PATH, watch=watch)
-    time.sleep(secs)
+    time.sleep(secs)  # a measurement window: the requests are counted over it, not waited for
     return n.request_count(NS, PATH, watch=watch) - before
 
 

@@ -88,6 +88,14 @@ class Tap:
         self.cleanup(b.close)
         return b
 
+    def detached(self, pid):
+        """A daemon process this script did not start as a child (linkerd-tcp -d, an
+        init script): stopped when the script ends, if it still runs then."""
+        born = proc_start_time(pid) if pid else None
+        if born is not None:  # the same process only, should its pid be reused
+            self.cleanup(lambda: proc_start_time(pid) == born and stop_pid(pid))
+        return pid
+
     def namerd(self, **kw):
         """A started fake namerd that is stopped when the script ends."""
         from fake_namerd import FakeNamerd
@@ -139,6 +147,66 @@ def wait_until(pred, timeout=5.0, step=0.01):
             return v
         time.sleep(step)
     return pred()
+
+
+def proc_state(pid):
+    """The state letter of pid ('Z' for a zombie), or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def proc_start_time(pid):
+    """When pid started (clock ticks since boot), or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid):
+    """True while pid runs (a zombie has exited)."""
+    return bool(pid) and proc_state(pid) not in (None, "Z", "X")
+
+
+def read_pidfile(path):
+    """The pid in a pidfile, 0 when there is none (or no file)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def stop_pid(pid, timeout=15.0):
+    """Stops a linkerd-tcp that is not our child: SIGTERM, then SIGKILL after timeout.
+    True once it is gone.  A pid that runs another program now is left alone."""
+    if not pid_alive(pid):
+        return True
+    try:
+        if not os.path.basename(os.readlink("/proc/%d/exe" % pid)).startswith("linkerd-tcp"):
+            return True
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return not pid_alive(pid)
+    if wait_until(lambda: not pid_alive(pid), timeout):
+        return True
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    wait_until(lambda: not pid_alive(pid), 5)
+    return False
+
+
+def write_atomic(path, text):
+    """Writes text to path through a rename: a reader sees the old or the new file."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def sha256(data):
@@ -424,10 +492,14 @@ def yaml_quote(s):
 
 
 class Daemon:
-    """Runs src/linkerd-tcp on a config file; stderr goes to a log file."""
+    """Runs src/linkerd-tcp on a config file; stderr goes to a log file.
+
+    verbatim: write the configuration as given, without the admin address and
+    relay_threads that write_config otherwise adds (keys a 0.1.x file lacks)."""
 
     def __init__(self, config_text, tmpdir=None, env=None, name="linkerd-tcp.yml", args=(),
-                 preexec_fn=None):
+                 preexec_fn=None, verbatim=False):
+        self.verbatim = verbatim
         self.dir = tmpdir or tempfile.mkdtemp(prefix="ltcp-")
         self.path = os.path.join(self.dir, name)
         self.logpath = os.path.join(self.dir, "daemon.log")
@@ -472,11 +544,9 @@ class Daemon:
         return text.rstrip("\n") + "\nrelay_threads: 64\n"
 
     def write_config(self, text):
-        text = self.with_small_pool(self.with_admin_port(text))
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.path)
+        if not self.verbatim:
+            text = self.with_small_pool(self.with_admin_port(text))
+        write_atomic(self.path, text)
 
     def log(self):
         with open(self.logpath, "rb") as f:
