@@ -194,7 +194,7 @@ def test_max_connections():
 def test_sigterm_drains():
     payload = random_bytes(8 * MiB, seed=5)
     b = backend(EchoBackend, name="echo")
-    d = Daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 20")).wait_ready()
+    d = t.daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 20"))
     port = d.port()
     s = connect(port, timeout=30)
     transfer = SlowTransfer(s, payload, chunk=256 * 1024)
@@ -210,7 +210,7 @@ def test_sigterm_drains():
 
 def test_sigterm_grace_expires():
     b = backend(EchoBackend, name="echo")
-    d = Daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 1")).wait_ready()
+    d = t.daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 1"))
     s = connect(d.port())
     s.sendall(b"x")
     read_line(s, 0.3)
