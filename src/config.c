@@ -62,12 +62,6 @@ bool config_name_path_ok(const char *p)
 	}
 }
 
-static void check_endpoint(struct ctx *c, void *obj)
-{
-	(void)c;
-	(void)obj;
-}
-
 static void check_identity(struct ctx *c, void *obj)
 {
 	struct cfg_identity *id = obj;
@@ -174,7 +168,7 @@ static const struct cfg_key endpoint_keys[] = {
 	{ 0 },
 };
 const struct cfg_section config_endpoint_sec = { "endpoint", endpoint_keys,
-						 sizeof(struct cfg_endpoint), check_endpoint };
+						 sizeof(struct cfg_endpoint), NULL };
 
 static const struct cfg_key identity_keys[] = {
 	KEY(struct cfg_identity, server_name, T_STR, .flags = F_REQUIRED),
