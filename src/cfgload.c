@@ -15,21 +15,53 @@
 
 /* ------------------------------------------------------------------ diag */
 
-static void diag_push(char ***v, size_t *n, char *msg)
+/* Lists a line even past CFG_MAX_ERRORS (private to the walker). */
+#define DIAG_ALWAYS (1u << 8)
+
+static bool diag_listed(char *const *v, size_t n, const char *line)
 {
-	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = msg;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], line) == 0)
+			return true;
+	return false;
 }
 
-static char *diag_line(const struct ctx *c, const struct cfg_mark *m, const char *fmt, va_list ap)
+static void diag_vadd(struct cfg_diag *d, unsigned flags, const char *file,
+		      const struct cfg_mark *m, const char *fmt, va_list ap)
 {
+	bool warn = flags & CFG_DIAG_WARN;
+	bool full = !warn && !(flags & DIAG_ALWAYS) && d->n >= CFG_MAX_ERRORS;
+	char ***v = warn ? &d->warns : &d->msgs;
+	size_t *n = warn ? &d->nwarn : &d->n;
 	char *msg, *line;
 
+	if (full && !(flags & CFG_DIAG_UNIQUE)) {
+		d->more++; /* counted, not even formatted */
+		return;
+	}
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
-	line = xasprintf("%s:%u:%u: %s", c->name, m->line, m->col, msg ? msg : "?");
+	line = xasprintf("%s:%u:%u: %s", file, m->line, m->col, msg ? msg : "?");
 	free(msg);
-	return line;
+	if ((flags & CFG_DIAG_UNIQUE) && diag_listed(*v, *n, line)) {
+		free(line); /* said already */
+	} else if (full) {
+		free(line);
+		d->more++;
+	} else {
+		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+		(*v)[(*n)++] = line;
+	}
+}
+
+void cfg_diag_add(struct cfg_diag *d, unsigned flags, const char *file, const struct cfg_mark *m,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(d, flags, file, m, fmt, ap);
+	va_end(ap);
 }
 
 void cfg_error(struct ctx *c, const struct cfg_mark *m, const char *fmt, ...)
@@ -37,12 +69,8 @@ void cfg_error(struct ctx *c, const struct cfg_mark *m, const char *fmt, ...)
 	va_list ap;
 
 	c->errors++;
-	if (c->diag->n >= CFG_MAX_ERRORS) {
-		c->diag->more++;
-		return;
-	}
 	va_start(ap, fmt);
-	diag_push(&c->diag->msgs, &c->diag->n, diag_line(c, m, fmt, ap));
+	diag_vadd(c->diag, 0, c->name, m, fmt, ap);
 	va_end(ap);
 }
 
@@ -51,7 +79,7 @@ void cfg_warn(struct ctx *c, const struct cfg_mark *m, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	diag_push(&c->diag->warns, &c->diag->nwarn, diag_line(c, m, fmt, ap));
+	diag_vadd(c->diag, CFG_DIAG_WARN, c->name, m, fmt, ap);
 	va_end(ap);
 }
 
@@ -610,10 +638,10 @@ static void report_over_budget(struct ctx *c)
 {
 	struct cfg_mark m = { 1, 1 };
 
-	diag_push(&c->diag->msgs, &c->diag->n,
-		  xasprintf("%s:%u:%u: the document is too large once aliases are expanded "
-			    "(more than %u nodes or %u MiB of text); the walk stopped there",
-			    c->name, m.line, m.col, CFG_MAX_VISITS, CFG_MAX_EXPANDED >> 20));
+	cfg_diag_add(c->diag, DIAG_ALWAYS, c->name, &m,
+		     "the document is too large once aliases are expanded "
+		     "(more than %u nodes or %u MiB of text); the walk stopped there",
+		     CFG_MAX_VISITS, CFG_MAX_EXPANDED >> 20);
 	c->errors++;
 }
 

@@ -33,7 +33,6 @@
  * every scalar byte read through them counts against these budgets. */
 #define CFG_MAX_VISITS   200000u
 #define CFG_MAX_EXPANDED (8u << 20)
-#define CFG_MAX_ERRORS   100u /* listed; the rest are counted */
 #define MS_MAX           ((int64_t)INT_MAX)
 #define SECS_MAX         ((int64_t)INT_MAX / 1000)
 
@@ -117,7 +116,7 @@ struct ctx {
 	unsigned errors;
 };
 
-/* An error (counted in c->errors; listed up to CFG_MAX_ERRORS) or a warning at m. */
+/* An error (counted in c->errors, listed by cfg_diag_add) or a warning at m. */
 PRINTF(3, 4) void cfg_error(struct ctx *c, const struct cfg_mark *m, const char *fmt, ...);
 PRINTF(3, 4) void cfg_warn(struct ctx *c, const struct cfg_mark *m, const char *fmt, ...);
 
