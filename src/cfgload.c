@@ -697,36 +697,97 @@ void cfgload_end(struct ctx *c)
 
 /* ------------------------------------------------------------------ introspection */
 
-static bool scalar_equal(const struct cfg_key *k, const void *a, const void *b)
+static bool section_equal(const struct cfg_section *sec, const void *a, const void *b);
+
+static bool str_equal(const char *x, const char *y)
+{
+	return (!x && !y) || (x && y && strcmp(x, y) == 0);
+}
+
+static bool strlist_equal(const struct cfg_strlist *x, const struct cfg_strlist *y)
+{
+	if (x->n != y->n)
+		return false;
+	for (size_t i = 0; i < x->n; i++)
+		if (strcmp(x->v[i], y->v[i]) != 0)
+			return false;
+	return true;
+}
+
+/* T_LIST and T_MAP: the same items (and names) in the same order. */
+static bool list_equal(const struct cfg_key *k, const struct cfg_list *x, const struct cfg_list *y)
+{
+	const struct cfg_section *sub = k->sub;
+
+	if (x->n != y->n)
+		return false;
+	for (size_t i = 0; i < x->n; i++) {
+		const char *p = (const char *)x->v + i * sub->size;
+		const char *q = (const char *)y->v + i * sub->size;
+		if (k->type == T_MAP && !str_equal(*(char *const *)(p + sub->name_off),
+						   *(char *const *)(q + sub->name_off)))
+			return false;
+		if (!section_equal(sub, p, q))
+			return false;
+	}
+	return true;
+}
+
+/* Whether key k holds the same value at a and b; marks do not count.  No
+ * default case: the compiler names a type added without its comparison. */
+static bool value_equal(const struct cfg_key *k, const void *a, const void *b)
 {
 	switch (k->type) {
 	case T_STR:
-	case T_PATH: {
-		const char *x = *(char *const *)a, *y = *(char *const *)b;
-		return (!x && !y) || (x && y && strcmp(x, y) == 0);
-	}
+	case T_PATH:
+		return str_equal(*(char *const *)a, *(char *const *)b);
 	case T_INT:
 		return *(const int64_t *)a == *(const int64_t *)b;
-	case T_HOSTPORT: {
-		const struct cfg_hostport *x = a, *y = b;
-		return (!x->text && !y->text) ||
-		       (x->text && y->text && strcmp(x->text, y->text) == 0);
+	case T_DOUBLE:
+		return *(const double *)a == *(const double *)b;
+	case T_BOOL:
+		return *(const bool *)a == *(const bool *)b;
+	case T_ENUM:
+		return *(const int *)a == *(const int *)b;
+	case T_HOSTPORT:
+		return str_equal(((const struct cfg_hostport *)a)->text,
+				 ((const struct cfg_hostport *)b)->text);
+	case T_STRLIST:
+	case T_PATHLIST:
+		return strlist_equal(a, b);
+	case T_SECTION:
+		return section_equal(k->sub, a, b);
+	case T_OPTSECTION: {
+		const void *x = *(const void *const *)a, *y = *(const void *const *)b;
+		return (!x && !y) || (x && y && section_equal(k->sub, x, y));
 	}
-	default:
-		return true;
+	case T_LIST:
+	case T_MAP:
+		return list_equal(k, a, b);
 	}
+	return false;
 }
 
+static bool section_equal(const struct cfg_section *sec, const void *a, const void *b)
+{
+	for (const struct cfg_key *k = sec->keys; k->name; k++)
+		if (!value_equal(k, (const char *)a + k->off, (const char *)b + k->off))
+			return false;
+	return true;
+}
+
+/* An embedded section is looked into, key by key, unless it is F_STATIC as
+ * a whole; any other F_STATIC key is reported when its value differs. */
 void cfgload_changed_static(const struct cfg_section *sec, const void *a, const void *b,
 			    const char *prefix, void (*report)(const char *, void *), void *arg)
 {
 	for (const struct cfg_key *k = sec->keys; k->name; k++) {
 		const void *x = (const char *)a + k->off, *y = (const char *)b + k->off;
-		if (k->type == T_SECTION) {
+		if (k->type == T_SECTION && !(k->flags & F_STATIC)) {
 			char *p = xasprintf("%s%s.", prefix, k->name);
 			cfgload_changed_static(k->sub, x, y, p, report, arg);
 			free(p);
-		} else if ((k->flags & F_STATIC) && !scalar_equal(k, x, y)) {
+		} else if ((k->flags & F_STATIC) && !value_equal(k, x, y)) {
 			char *p = xasprintf("%s%s", prefix, k->name);
 			report(p, arg);
 			free(p);

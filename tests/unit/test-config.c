@@ -7,6 +7,7 @@
  */
 #include "auto-config.h"
 
+#include "cfgload.h"
 #include "config.h"
 #include "tap.h"
 #include "util.h"
@@ -253,6 +254,130 @@ static void test_static_changes(void)
 	config_unref(b);
 	cfg_diag_clear(&d1);
 	cfg_diag_clear(&d2);
+}
+
+/* Every key type, each F_STATIC: the walker's comparison must see a change
+ * in any of them (no key of the real schema is a bool, double or enum and
+ * static, so these tables stand in). */
+struct t_item {
+	struct cfg_mark mark;
+	char *name;
+	int64_t n;
+};
+
+struct t_all {
+	struct cfg_mark mark;
+	char *str, *path;
+	int64_t i;
+	double d;
+	bool b;
+	int e;
+	struct cfg_hostport hp;
+	struct cfg_strlist sl, pl;
+	struct t_item sec, *opt;
+	struct cfg_list list, map;
+};
+
+static const char *const t_enum_names[] = { "one", "two", NULL };
+static const struct cfg_key t_item_keys[] = {
+	INT(struct t_item, n, "0", 0, 10),
+	{ 0 },
+};
+static const struct cfg_section t_item_sec = { .name = "item",
+					       .keys = t_item_keys,
+					       .size = sizeof(struct t_item),
+					       .name_off = offsetof(struct t_item, name) };
+#define T_KEY(F, T, ...) KEY(struct t_all, F, T, .flags = F_STATIC, __VA_ARGS__)
+static const struct cfg_key t_all_keys[] = {
+	T_KEY(str, T_STR),
+	T_KEY(path, T_PATH),
+	T_KEY(i, T_INT),
+	T_KEY(d, T_DOUBLE),
+	T_KEY(b, T_BOOL),
+	T_KEY(e, T_ENUM, .enums = t_enum_names),
+	T_KEY(hp, T_HOSTPORT),
+	T_KEY(sl, T_STRLIST),
+	T_KEY(pl, T_PATHLIST),
+	T_KEY(sec, T_SECTION, .sub = &t_item_sec),
+	T_KEY(opt, T_OPTSECTION, .sub = &t_item_sec),
+	T_KEY(list, T_LIST, .sub = &t_item_sec),
+	T_KEY(map, T_MAP, .sub = &t_item_sec),
+	{ 0 },
+};
+static const struct cfg_section t_all_sec = { "all", t_all_keys, sizeof(struct t_all), NULL };
+
+static char t_x[] = "x", t_x2[] = "x", t_y[] = "y";
+static char *t_xs[] = { t_x }, *t_x2s[] = { t_x2 }, *t_ys[] = { t_y };
+static struct t_item t_one = { .name = t_x, .n = 1 }, t_one2 = { .name = t_x2, .n = 1 },
+		     t_two = { .name = t_x, .n = 2 }, t_named_y = { .name = t_y, .n = 1 };
+
+static struct t_all t_all_value(char *s, char **list, struct t_item *item)
+{
+	return (struct t_all){ .str = s,
+			       .path = s,
+			       .i = 1,
+			       .d = 1.5,
+			       .b = true,
+			       .e = 1,
+			       .hp = { .text = s },
+			       .sl = { 1, list },
+			       .pl = { 1, list },
+			       .sec = { .n = 1 },
+			       .opt = item,
+			       .list = { 1, item },
+			       .map = { 1, item } };
+}
+
+static bool t_reports(const struct t_all *a, const struct t_all *b, const char *want)
+{
+	char buf[256] = "";
+
+	cfgload_changed_static(&t_all_sec, a, b, "", note_change, buf);
+	if (strcmp(buf, want) != 0)
+		diag("reported '%s', want '%s'", buf, want);
+	return strcmp(buf, want) == 0;
+}
+
+static void test_static_scalar_types(void)
+{
+	struct t_all a = t_all_value(t_x, t_xs, &t_one), b = t_all_value(t_x2, t_x2s, &t_one2);
+
+	b.mark.line = b.sec.mark.line = 9;
+	ok(t_reports(&a, &b, ""), "equal values (other copies, other marks) are not a change");
+	b = a, b.str = t_y;
+	ok(t_reports(&a, &b, "str "), "a changed static string key is reported");
+	b = a, b.path = NULL;
+	ok(t_reports(&a, &b, "path "), "a static path key that is gone is reported");
+	b = a, b.i = 2;
+	ok(t_reports(&a, &b, "i "), "a changed static integer key is reported");
+	b = a, b.d = 2.5;
+	ok(t_reports(&a, &b, "d "), "a changed static double key is reported");
+	b = a, b.b = false;
+	ok(t_reports(&a, &b, "b "), "a changed static bool key is reported");
+	b = a, b.e = 0;
+	ok(t_reports(&a, &b, "e "), "a changed static enum key is reported");
+	b = a, b.hp.text = t_y;
+	ok(t_reports(&a, &b, "hp "), "a changed static host:port key is reported");
+}
+
+static void test_static_compound_types(void)
+{
+	struct t_all a = t_all_value(t_x, t_xs, &t_one), b;
+
+	b = a, b.sl.v = t_ys;
+	ok(t_reports(&a, &b, "sl "), "a changed static string list is reported");
+	b = a, b.pl.n = 0;
+	ok(t_reports(&a, &b, "pl "), "a shorter static path list is reported");
+	b = a, b.sec.n = 2;
+	ok(t_reports(&a, &b, "sec "), "a change inside a static section is reported");
+	b = a, b.opt = NULL;
+	ok(t_reports(&a, &b, "opt "), "a static optional section that is gone is reported");
+	b = a, b.opt = &t_two;
+	ok(t_reports(&a, &b, "opt "), "a change inside a static optional section is reported");
+	b = a, b.list.v = &t_two;
+	ok(t_reports(&a, &b, "list "), "a changed item of a static list is reported");
+	b = a, b.map.v = &t_named_y;
+	ok(t_reports(&a, &b, "map "), "a renamed item of a static mapping is reported");
 }
 
 /* ------------------------------------------------------------------ linkerd-tcp 0.1.x */
@@ -652,6 +777,8 @@ int main(void)
 	test_json_and_extensions();
 	test_refcount();
 	test_static_changes();
+	test_static_scalar_types();
+	test_static_compound_types();
 	test_compat_example();
 	test_compat_prefixes();
 	test_compat_static_interpreter();
