@@ -413,6 +413,15 @@ static void load_list(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, st
 	}
 }
 
+/* A section whose keys are loaded: its derived defaults, then its check. */
+static void section_done(struct ctx *c, const struct cfg_section *sec, void *obj)
+{
+	if (sec->fill)
+		sec->fill(obj);
+	if (sec->check)
+		sec->check(c, obj);
+}
+
 static const struct cfg_key *find_key(const struct cfg_section *sec, const char *name)
 {
 	for (const struct cfg_key *k = sec->keys; k->name; k++)
@@ -468,8 +477,7 @@ static void load_map(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, str
 		}
 		*(struct cfg_mark *)obj = m;
 		load_value(c, sub->value_key, vn, obj + sub->value_key->off);
-		if (sub->check)
-			sub->check(c, obj);
+		section_done(c, sub, obj);
 	}
 }
 
@@ -616,8 +624,7 @@ void cfgload_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *
 	for (const struct cfg_key *k = sec->keys; k->name; k++)
 		if ((k->flags & F_REQUIRED) && !(seen & (1ull << (k - sec->keys))))
 			cfg_error(c, &m, "%s: missing required key '%s'", sec->name, k->name);
-	if (sec->check)
-		sec->check(c, obj);
+	section_done(c, sec, obj);
 }
 
 /* ------------------------------------------------------------------ load */

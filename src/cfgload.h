@@ -83,11 +83,14 @@ struct cfg_section {
 	const char *name;
 	const struct cfg_key *keys;
 	size_t size;
-	void (*check)(struct ctx *c, void *obj);
+	void (*check)(struct ctx *c, const void *obj);
 	/* T_MAP items: where the item's name goes (a char *), and the key that
 	 * takes the value when it is not a mapping of keys (NULL: it is). */
 	size_t name_off;
 	const struct cfg_key *value_key;
+	/* Defaults that depend on other values (or on the item's place): set
+	 * once the keys are loaded, just before check, which only checks. */
+	void (*fill)(void *obj);
 };
 
 /* A key named after its field, and one named otherwise (the 0.1.x schema's
@@ -138,7 +141,7 @@ yaml_node_t *cfgload_node_at(struct ctx *c, int id);
  * default does not parse). */
 void cfgload_section_defaults(struct ctx *c, const struct cfg_section *sec, void *obj);
 /* Loads the mapping map into obj (whose defaults are set), then runs the
- * section's check. */
+ * section's fill and check. */
 void cfgload_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec, void *obj);
 /* Frees what the keys of obj own; obj itself stays the caller's. */
 void cfgload_section_free(const struct cfg_section *sec, void *obj);

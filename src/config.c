@@ -62,17 +62,17 @@ bool config_name_path_ok(const char *p)
 	}
 }
 
-static void check_identity(struct ctx *c, void *obj)
+static void check_identity(struct ctx *c, const void *obj)
 {
-	struct cfg_identity *id = obj;
+	const struct cfg_identity *id = obj;
 
 	if (id->cert_paths.n == 0)
 		cfg_error(c, &id->mark, "identity: cert_paths must name at least one file");
 }
 
-static void check_server_tls(struct ctx *c, void *obj)
+static void check_server_tls(struct ctx *c, const void *obj)
 {
-	struct cfg_server_tls *t = obj;
+	const struct cfg_server_tls *t = obj;
 
 	if (!!t->private_key_path != (t->cert_paths.n > 0))
 		cfg_error(c, &t->mark, "tls: private_key_path and cert_paths go together");
@@ -80,9 +80,9 @@ static void check_server_tls(struct ctx *c, void *obj)
 		cfg_error(c, &t->mark, "tls: needs private_key_path and cert_paths, or identities");
 }
 
-static void check_namerd(struct ctx *c, void *obj)
+static void check_namerd(struct ctx *c, const void *obj)
 {
-	struct cfg_namerd *n = obj;
+	const struct cfg_namerd *n = obj;
 
 	if (!!n->addr.text == !!n->url)
 		cfg_error(c, &n->mark, "namerd: give exactly one of addr and url");
@@ -94,25 +94,25 @@ static void check_namerd(struct ctx *c, void *obj)
 		cfg_error(c, &n->mark, "namerd: namespace '%s' is not a plain name", n->namespace);
 }
 
-static void check_client_tls(struct ctx *c, void *obj)
+static void check_client_tls(struct ctx *c, const void *obj)
 {
-	struct cfg_client_tls *t = obj;
+	const struct cfg_client_tls *t = obj;
 
 	if (!!t->private_key_path != (t->cert_paths.n > 0))
 		cfg_error(c, &t->mark, "client tls: private_key_path and cert_paths go together");
 }
 
-static void check_accrual(struct ctx *c, void *obj)
+static void check_accrual(struct ctx *c, const void *obj)
 {
-	struct cfg_accrual *a = obj;
+	const struct cfg_accrual *a = obj;
 
 	if (a->backoff_min_ms > a->backoff_max_ms)
 		cfg_error(c, &a->mark, "failure_accrual: backoff_min_ms is above backoff_max_ms");
 }
 
-static void check_proxy(struct ctx *c, void *obj)
+static void check_proxy(struct ctx *c, const void *obj)
 {
-	struct cfg_proxy *p = obj;
+	const struct cfg_proxy *p = obj;
 
 	if (p->namerd && p->has_endpoints)
 		cfg_error(c, &p->mark, "proxy: give endpoints or namerd, not both");
@@ -123,9 +123,9 @@ static void check_proxy(struct ctx *c, void *obj)
 }
 
 /* The token travels in a header: no control characters, no spaces. */
-static void check_admin(struct ctx *c, void *obj)
+static void check_admin(struct ctx *c, const void *obj)
 {
-	struct cfg_admin *a = obj;
+	const struct cfg_admin *a = obj;
 	const unsigned char *t = (const unsigned char *)a->token;
 
 	if (t && !*t)
@@ -139,21 +139,32 @@ static void check_admin(struct ctx *c, void *obj)
 	}
 }
 
-static void check_top(struct ctx *c, void *obj)
+static void check_top(struct ctx *c, const void *obj)
 {
-	struct config *cfg = obj;
-	struct cfg_proxy *p = cfg->proxies.v;
+	const struct config *cfg = obj;
+	const struct cfg_proxy *p = cfg->proxies.v;
 
 	if (cfg->proxies.n == 0)
 		cfg_error(c, &cfg->mark, "proxies must list at least one proxy");
 	for (size_t i = 0; i < cfg->proxies.n; i++) {
-		if (!p[i].label)
-			p[i].label = xasprintf("proxy%zu", i);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p[i].label, p[j].label) == 0)
 				cfg_error(c, &p[i].mark, "proxy label '%s' is used twice",
 					  p[i].label);
 	}
+}
+
+/* ------------------------------------------------------------------ derived defaults */
+
+/* A proxy without a label is named after its place in the list. */
+static void fill_top(void *obj)
+{
+	struct config *cfg = obj;
+	struct cfg_proxy *p = cfg->proxies.v;
+
+	for (size_t i = 0; i < cfg->proxies.n; i++)
+		if (!p[i].label)
+			p[i].label = xasprintf("proxy%zu", i);
 }
 
 /* ------------------------------------------------------------------ tables */
@@ -286,8 +297,13 @@ static const struct cfg_key top_keys[] = {
 	KEY(struct config, access_log, T_PATH),
 	{ 0 },
 };
-static const struct cfg_section top_sec = { "top level", top_keys, sizeof(struct config),
-					    check_top };
+static const struct cfg_section top_sec = {
+	.name = "top level",
+	.keys = top_keys,
+	.size = sizeof(struct config),
+	.check = check_top,
+	.fill = fill_top,
+};
 
 /* ------------------------------------------------------------------ load */
 

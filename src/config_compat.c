@@ -139,17 +139,17 @@ static bool path_has_prefix(const char *name, const char *prefix)
 	return strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '/');
 }
 
-static void check_c01_identity(struct ctx *c, void *obj)
+static void check_c01_identity(struct ctx *c, const void *obj)
 {
-	struct c01_identity *id = obj;
+	const struct c01_identity *id = obj;
 
 	if (id->certs.n == 0)
 		cfg_error(c, &id->mark, "identity: certs must name at least one file");
 }
 
-static void check_c01_server(struct ctx *c, void *obj)
+static void check_c01_server(struct ctx *c, const void *obj)
 {
-	struct c01_server *s = obj;
+	const struct c01_server *s = obj;
 
 	if (s->ip && !ip_literal_ok(s->ip))
 		cfg_error(c, &s->mark, "server: ip '%s' is not an IP address", s->ip);
@@ -158,25 +158,25 @@ static void check_c01_server(struct ctx *c, void *obj)
 			  s->dst_name);
 }
 
-static void check_c01_addr(struct ctx *c, void *obj)
+static void check_c01_addr(struct ctx *c, const void *obj)
 {
-	struct c01_addr *a = obj;
+	const struct c01_addr *a = obj;
 
 	if (a->ip && !ip_literal_ok(a->ip))
 		cfg_error(c, &a->mark, "address: ip '%s' is not an IP address", a->ip);
 }
 
-static void check_c01_addrs(struct ctx *c, void *obj)
+static void check_c01_addrs(struct ctx *c, const void *obj)
 {
-	struct c01_addrs *a = obj;
+	const struct c01_addrs *a = obj;
 
 	if (!config_name_path_ok(a->name))
 		cfg_error(c, &a->mark, "addrs: '%s' is not a name such as /svc/web", a->name);
 }
 
-static void check_c01_namerd(struct ctx *c, void *obj)
+static void check_c01_namerd(struct ctx *c, const void *obj)
 {
-	struct c01_interpreter *in = obj;
+	const struct c01_interpreter *in = obj;
 	const char *u = in->base_url;
 
 	if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
@@ -186,34 +186,34 @@ static void check_c01_namerd(struct ctx *c, void *obj)
 			  in->namespace);
 }
 
-static void check_c01_entry(struct ctx *c, void *obj)
+static void check_c01_entry(struct ctx *c, const void *obj)
 {
-	struct c01_connector *e = obj;
+	const struct c01_connector *e = obj;
 
 	if (e->prefix && !config_name_path_ok(e->prefix))
 		cfg_error(c, &e->mark, "client config: prefix '%s' is not a name such as /svc",
 			  e->prefix);
 }
 
-static void check_c01_router(struct ctx *c, void *obj)
+static void check_c01_router(struct ctx *c, const void *obj)
 {
-	struct c01_router *r = obj;
+	const struct c01_router *r = obj;
 
 	if (r->servers.n == 0)
 		cfg_error(c, &r->mark, "router: servers must list at least one listener");
 }
 
-static void check_c01_admin(struct ctx *c, void *obj)
+static void check_c01_admin(struct ctx *c, const void *obj)
 {
-	struct c01_admin *a = obj;
+	const struct c01_admin *a = obj;
 
 	if (a->ip && !ip_literal_ok(a->ip))
 		cfg_error(c, &a->mark, "admin: ip '%s' is not an IP address", a->ip);
 }
 
-static void check_c01_top(struct ctx *c, void *obj)
+static void check_c01_top(struct ctx *c, const void *obj)
 {
-	struct c01_config *cfg = obj;
+	const struct c01_config *cfg = obj;
 	struct c01_router *r = cfg->routers.v;
 
 	if (cfg->routers.n == 0)
