@@ -13,6 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+_Static_assert(CFG_MAX_KEYS <= sizeof(uint64_t) * CHAR_BIT,
+	       "cfgload_section marks the keys it has seen in a uint64_t");
+
 /* ------------------------------------------------------------------ diag */
 
 /* Lists a line even past CFG_MAX_ERRORS (private to the walker). */
@@ -573,7 +576,7 @@ static void load_value(struct ctx *c, const struct cfg_key *k, yaml_node_t *n, v
 void cfgload_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *sec, void *obj)
 {
 	struct cfg_mark m = cfgload_node_mark(map);
-	uint64_t seen = 0;
+	uint64_t seen = 0; /* bit i: keys[i] was given */
 
 	*(struct cfg_mark *)obj = m;
 	if (map->type != YAML_MAPPING_NODE) {

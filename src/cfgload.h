@@ -93,6 +93,13 @@ struct cfg_section {
 	void (*fill)(void *obj);
 };
 
+/* The walker marks the keys of a section it has seen in a uint64_t: no
+ * table may have more keys.  CFG_KEYS_FIT(table) follows every table. */
+#define CFG_MAX_KEYS 64
+#define CFG_KEYS_FIT(table)                                                                        \
+	_Static_assert(ARRAY_SIZE(table) - 1 <= CFG_MAX_KEYS,                                      \
+		       #table " has more keys than CFG_MAX_KEYS")
+
 /* A key named after its field, and one named otherwise (the 0.1.x schema's
  * camelCase); INT/NINT are integer keys with a default and a range. */
 #define KEY(S, F, T, ...)                                                                          \

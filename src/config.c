@@ -178,6 +178,7 @@ static const struct cfg_key endpoint_keys[] = {
 	KEY(struct cfg_endpoint, weight, T_DOUBLE, .def = "1.0", .dmin = 0, .dmax = 1e6),
 	{ 0 },
 };
+CFG_KEYS_FIT(endpoint_keys);
 const struct cfg_section config_endpoint_sec = { "endpoint", endpoint_keys,
 						 sizeof(struct cfg_endpoint), NULL };
 
@@ -187,6 +188,7 @@ static const struct cfg_key identity_keys[] = {
 	KEY(struct cfg_identity, cert_paths, T_PATHLIST, .flags = F_REQUIRED),
 	{ 0 },
 };
+CFG_KEYS_FIT(identity_keys);
 static const struct cfg_section identity_sec = { "identity", identity_keys,
 						 sizeof(struct cfg_identity), check_identity };
 
@@ -199,6 +201,7 @@ static const struct cfg_key server_tls_keys[] = {
 	KEY(struct cfg_server_tls, priority, T_STR),
 	{ 0 },
 };
+CFG_KEYS_FIT(server_tls_keys);
 const struct cfg_section config_server_tls_sec = { "tls", server_tls_keys,
 						   sizeof(struct cfg_server_tls),
 						   check_server_tls };
@@ -214,6 +217,7 @@ static const struct cfg_key server_keys[] = {
 	KEY(struct cfg_server, accept_proxy_protocol, T_BOOL, .def = "false"),
 	{ 0 },
 };
+CFG_KEYS_FIT(server_keys);
 const struct cfg_section config_server_sec = { "server", server_keys, sizeof(struct cfg_server),
 					       NULL };
 
@@ -229,6 +233,7 @@ static const struct cfg_key namerd_keys[] = {
 	KEY(struct cfg_namerd, trust_cert_path, T_PATH),
 	{ 0 },
 };
+CFG_KEYS_FIT(namerd_keys);
 const struct cfg_section config_namerd_sec = { "namerd", namerd_keys, sizeof(struct cfg_namerd),
 					       check_namerd };
 
@@ -240,6 +245,7 @@ static const struct cfg_key client_tls_keys[] = {
 	KEY(struct cfg_client_tls, alpn_protocols, T_STRLIST),
 	{ 0 },
 };
+CFG_KEYS_FIT(client_tls_keys);
 const struct cfg_section config_client_tls_sec = { "tls", client_tls_keys,
 						   sizeof(struct cfg_client_tls),
 						   check_client_tls };
@@ -250,6 +256,7 @@ static const struct cfg_key client_keys[] = {
 	KEY(struct cfg_client, tls, T_OPTSECTION, .sub = &config_client_tls_sec),
 	{ 0 },
 };
+CFG_KEYS_FIT(client_keys);
 static const struct cfg_section client_sec = { "client", client_keys, sizeof(struct cfg_client),
 					       NULL };
 
@@ -259,6 +266,7 @@ static const struct cfg_key accrual_keys[] = {
 	INT(struct cfg_accrual, backoff_max_ms, "60000", 1, MS_MAX),
 	{ 0 },
 };
+CFG_KEYS_FIT(accrual_keys);
 static const struct cfg_section accrual_sec = { "failure_accrual", accrual_keys,
 						sizeof(struct cfg_accrual), check_accrual };
 
@@ -275,6 +283,7 @@ static const struct cfg_key proxy_keys[] = {
 	KEY(struct cfg_proxy, failure_accrual, T_SECTION, .sub = &accrual_sec),
 	{ 0 },
 };
+CFG_KEYS_FIT(proxy_keys);
 const struct cfg_section config_proxy_sec = { "proxy", proxy_keys, sizeof(struct cfg_proxy),
 					      check_proxy };
 
@@ -284,6 +293,7 @@ static const struct cfg_key admin_keys[] = {
 	KEY(struct cfg_admin, token, T_STR),
 	{ 0 },
 };
+CFG_KEYS_FIT(admin_keys);
 static const struct cfg_section admin_sec = { "admin", admin_keys, sizeof(struct cfg_admin),
 					      check_admin };
 
@@ -297,6 +307,7 @@ static const struct cfg_key top_keys[] = {
 	KEY(struct config, access_log, T_PATH),
 	{ 0 },
 };
+CFG_KEYS_FIT(top_keys);
 static const struct cfg_section top_sec = {
 	.name = "top level",
 	.keys = top_keys,

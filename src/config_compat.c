@@ -232,6 +232,7 @@ static const struct cfg_key c01_identity_keys[] = {
 	NKEY(struct c01_identity, certs, "certs", T_PATHLIST, .flags = F_REQUIRED),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_identity_keys);
 static const struct cfg_section c01_identity_sec = {
 	.name = "identity",
 	.keys = c01_identity_keys,
@@ -247,6 +248,7 @@ static const struct cfg_key c01_server_tls_keys[] = {
 	NKEY(struct c01_server_tls, identities, "identities", T_MAP, .sub = &c01_identity_sec),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_server_tls_keys);
 static const struct cfg_section c01_server_tls_sec = { "tls", c01_server_tls_keys,
 						       sizeof(struct c01_server_tls), NULL };
 
@@ -262,6 +264,7 @@ static const struct cfg_key c01_server_keys[] = {
 	NINT(struct c01_server, max_concurrency, "maxConcurrency", C01_MAX_CONCURRENCY, 1, INT_MAX),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_server_keys);
 static const struct cfg_section c01_server_sec = { "server", c01_server_keys,
 						   sizeof(struct c01_server), check_c01_server };
 
@@ -271,6 +274,7 @@ static const struct cfg_key c01_addr_keys[] = {
 	NKEY(struct c01_addr, weight, "weight", T_DOUBLE, .def = "1.0", .dmin = 0, .dmax = 1e6),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_addr_keys);
 static const struct cfg_section c01_addr_sec = { "address", c01_addr_keys, sizeof(struct c01_addr),
 						 check_c01_addr };
 
@@ -278,6 +282,7 @@ static const struct cfg_key c01_addrs_keys[] = {
 	NKEY(struct c01_addrs, addrs, "addrs", T_LIST, .sub = &c01_addr_sec),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_addrs_keys);
 static const struct cfg_section c01_addrs_sec = {
 	.name = "addrs",
 	.keys = c01_addrs_keys,
@@ -304,6 +309,7 @@ static const struct cfg_key c01_interpreter_keys[] = {
 	C01_STATIC_ADDRS_KEYS,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_interpreter_keys);
 static const struct cfg_section c01_interpreter_sec = { "interpreter", c01_interpreter_keys,
 							sizeof(struct c01_interpreter), NULL };
 static const struct cfg_key c01_namerd_keys[] = {
@@ -311,6 +317,7 @@ static const struct cfg_key c01_namerd_keys[] = {
 	C01_INTERPRETER_KEYS,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_namerd_keys);
 static const struct cfg_section c01_namerd_sec = { "io.l5d.namerd.http interpreter",
 						   c01_namerd_keys, sizeof(struct c01_interpreter),
 						   check_c01_namerd };
@@ -319,6 +326,7 @@ static const struct cfg_key c01_static_addrs_keys[] = {
 	C01_STATIC_ADDRS_KEYS,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_static_addrs_keys);
 static const struct cfg_section c01_static_addrs_sec = { "io.l5d.static interpreter",
 							 c01_static_addrs_keys,
 							 sizeof(struct c01_interpreter), NULL };
@@ -332,6 +340,7 @@ static const struct cfg_key c01_client_tls_keys[] = {
 	NKEY(struct c01_client_tls, trust_certs, "trustCerts", T_PATHLIST),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_client_tls_keys);
 static const struct cfg_section c01_client_tls_sec = { "tls", c01_client_tls_keys,
 						       sizeof(struct c01_client_tls), NULL };
 
@@ -342,6 +351,7 @@ static const struct cfg_key c01_fail_fast_keys[] = {
 	     .seen_off = offsetof(struct c01_fail_fast, has_failure_penalty_secs)),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_fail_fast_keys);
 static const struct cfg_section c01_fail_fast_sec = { "failFast", c01_fail_fast_keys,
 						      sizeof(struct c01_fail_fast), NULL };
 
@@ -363,6 +373,7 @@ static const struct cfg_key c01_entry_keys[] = {
 	C01_CONNECTOR_KEYS,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_entry_keys);
 static const struct cfg_section c01_entry_sec = { "client config", c01_entry_keys,
 						  sizeof(struct c01_connector), check_c01_entry };
 #define C01_CONFIGS_KEY                                                                            \
@@ -376,6 +387,7 @@ static const struct cfg_key c01_client_keys[] = {
 	C01_CONFIGS_KEY,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_client_keys);
 static const struct cfg_section c01_client_sec = { "client", c01_client_keys,
 						   sizeof(struct c01_connector), NULL };
 static const struct cfg_key c01_global_keys[] = {
@@ -383,6 +395,7 @@ static const struct cfg_key c01_global_keys[] = {
 	C01_CONNECTOR_KEYS,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_global_keys);
 static const struct cfg_section c01_global_sec = { "io.l5d.global client", c01_global_keys,
 						   sizeof(struct c01_connector), NULL };
 static const struct cfg_key c01_static_keys[] = {
@@ -390,6 +403,7 @@ static const struct cfg_key c01_static_keys[] = {
 	C01_CONFIGS_KEY,
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_static_keys);
 static const struct cfg_section c01_static_sec = { "io.l5d.static client", c01_static_keys,
 						   sizeof(struct c01_connector), NULL };
 static const struct cfg_section *const c01_client_variants[] = { &c01_global_sec, &c01_static_sec };
@@ -406,6 +420,7 @@ static const struct cfg_key c01_router_keys[] = {
 	     .variants = c01_client_variants),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_router_keys);
 static const struct cfg_section c01_router_sec = { "router", c01_router_keys,
 						   sizeof(struct c01_router), check_c01_router };
 
@@ -417,6 +432,7 @@ static const struct cfg_key c01_admin_keys[] = {
 	NINT(struct c01_admin, grace_secs, "graceSecs", "10", 0, SECS_MAX),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_admin_keys);
 static const struct cfg_section c01_admin_sec = { "admin", c01_admin_keys, sizeof(struct c01_admin),
 						  check_c01_admin };
 
@@ -427,6 +443,7 @@ static const struct cfg_key c01_top_keys[] = {
 	NINT(struct c01_config, buffer_size_bytes, "bufferSizeBytes", "16384", 1024, 16 << 20),
 	{ 0 },
 };
+CFG_KEYS_FIT(c01_top_keys);
 static const struct cfg_section c01_top_sec = { "top level (linkerd-tcp 0.1.x schema)",
 						c01_top_keys, sizeof(struct c01_config),
 						check_c01_top };

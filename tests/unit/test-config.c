@@ -283,6 +283,7 @@ static const struct cfg_key t_item_keys[] = {
 	INT(struct t_item, n, "0", 0, 10),
 	{ 0 },
 };
+CFG_KEYS_FIT(t_item_keys);
 static const struct cfg_section t_item_sec = { .name = "item",
 					       .keys = t_item_keys,
 					       .size = sizeof(struct t_item),
@@ -304,6 +305,7 @@ static const struct cfg_key t_all_keys[] = {
 	T_KEY(map, T_MAP, .sub = &t_item_sec),
 	{ 0 },
 };
+CFG_KEYS_FIT(t_all_keys);
 static const struct cfg_section t_all_sec = { "all", t_all_keys, sizeof(struct t_all), NULL };
 
 static char t_x[] = "x", t_x2[] = "x", t_y[] = "y";
