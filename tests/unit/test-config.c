@@ -701,29 +701,13 @@ static void test_compat_keys_documented(const char *doc, const char *man)
 	free(keys);
 }
 
-/* Every key of the table appears in doc/configuration.md (as its dotted
- * path) and in the sample configuration (as "name:", commented or not). */
-static void test_keys_documented(void)
+/* The man page documents each key as ".TP\n.B key\n": counts those that
+ * name no key of either schema (keys and compat: one key a line). */
+static unsigned stale_man_keys(const char *man, const char *keys, const char *compat)
 {
-	char *doc = NULL, *sample = NULL, *keys = NULL, *man = NULL, *all = NULL, *compat = NULL;
-	size_t keylen = 0;
-	FILE *mem = open_memstream(&keys, &keylen);
-	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
-	char *samplepath = xasprintf("%s/examples/linkerd-tcp.yml", srcdir());
-	char *manpath = xasprintf("%s/doc/linkerd-tcp.yml.5", srcdir());
-	unsigned n = 0, missing = 0, unknown = 0;
+	char *all = xasprintf("\n%s%s", keys, compat);
+	unsigned unknown = 0;
 
-	config_dump_keys(mem);
-	fclose(mem);
-	doc = read_file(docpath, 1 << 20, NULL);
-	sample = read_file(samplepath, 1 << 20, NULL);
-	man = read_file(manpath, 1 << 20, NULL);
-	if (!ok(doc && sample && man,
-		"read the configuration reference, the man page and the sample"))
-		goto out;
-	/* The man page documents each key as ".TP\n.B key\n": none of them stale. */
-	compat = dump_to_string(config_dump_compat_keys);
-	all = xasprintf("\n%s%s", keys, compat);
 	for (const char *m = strstr(man, "\n.TP\n.B "); m; m = strstr(m + 1, "\n.TP\n.B ")) {
 		char *key = xasprintf("\n%.*s\n", (int)strcspn(m + 8, "\n"), m + 8);
 		if (!strstr(all, key)) {
@@ -733,30 +717,60 @@ static void test_keys_documented(void)
 		}
 		free(key);
 	}
-	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
-		char *quoted = xasprintf("`%s`", k);
-		const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
-		char *entry = xasprintf("\n%.*s:", (int)strcspn(leaf, "["), leaf);
-		if (!strstr(doc, quoted)) {
-			diag("%s is not in doc/configuration.md", quoted);
-			missing++;
-		}
-		char *man_entry = xasprintf("\n.B %s\n", k);
-		if (!strstr(man, man_entry)) {
-			diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
-			missing++;
-		}
-		free(man_entry);
-		entry[0] = ' '; /* nested keys follow indentation or "# " */
-		bool in_sample = strstr(sample, entry);
-		entry[0] = '\n';
-		if (!in_sample && !strstr(sample, entry)) {
-			diag("%s is not in examples/linkerd-tcp.yml", entry);
-			missing++;
-		}
-		free(quoted);
-		free(entry);
+	free(all);
+	return unknown;
+}
+
+/* Where the dotted key k is missing: doc/configuration.md (as `k`), the man
+ * page (as ".B k") and the sample (as "name:", commented or not). */
+static unsigned key_missing(const char *k, const char *doc, const char *man, const char *sample)
+{
+	char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
+	const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
+	char *entry = xasprintf("\n%.*s:", (int)strcspn(leaf, "["), leaf);
+	unsigned missing = 0;
+
+	if (!strstr(doc, quoted)) {
+		diag("%s is not in doc/configuration.md", quoted);
+		missing++;
 	}
+	if (!strstr(man, man_entry)) {
+		diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
+		missing++;
+	}
+	entry[0] = ' '; /* nested keys follow indentation or "# " */
+	bool in_sample = strstr(sample, entry);
+	entry[0] = '\n';
+	if (!in_sample && !strstr(sample, entry)) {
+		diag("%s is not in examples/linkerd-tcp.yml", entry);
+		missing++;
+	}
+	free(quoted);
+	free(man_entry);
+	free(entry);
+	return missing;
+}
+
+/* Every key of the table appears in doc/configuration.md (as its dotted
+ * path), in the man page and in the sample configuration. */
+static void test_keys_documented(void)
+{
+	char *keys = dump_to_string(config_dump_keys), *compat = NULL;
+	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
+	char *samplepath = xasprintf("%s/examples/linkerd-tcp.yml", srcdir());
+	char *manpath = xasprintf("%s/doc/linkerd-tcp.yml.5", srcdir());
+	char *doc = read_file(docpath, 1 << 20, NULL),
+	     *sample = read_file(samplepath, 1 << 20, NULL);
+	char *man = read_file(manpath, 1 << 20, NULL);
+	unsigned n = 0, missing = 0, unknown;
+
+	if (!ok(doc && sample && man,
+		"read the configuration reference, the man page and the sample"))
+		goto out;
+	compat = dump_to_string(config_dump_compat_keys);
+	unknown = stale_man_keys(man, keys, compat);
+	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++)
+		missing += key_missing(k, doc, man, sample);
 	ok(n > 40 && missing == 0,
 	   "all %u configuration keys are documented, in linkerd-tcp.yml(5) and in the sample", n);
 	ok(unknown == 0, "linkerd-tcp.yml(5) documents no key that does not exist");
@@ -764,7 +778,6 @@ static void test_keys_documented(void)
 out:
 	free(compat);
 	free(man);
-	free(all);
 	free(manpath);
 	free(doc);
 	free(sample);
