@@ -154,7 +154,8 @@ void cfgload_section(struct ctx *c, yaml_node_t *map, const struct cfg_section *
 void cfgload_section_free(const struct cfg_section *sec, void *obj);
 
 /* Reports, as prefix + dotted path, every F_STATIC key whose value differs
- * between a and b, looking into embedded sections. */
+ * between a and b (any type; marks do not count), looking into embedded
+ * sections that are not F_STATIC as a whole. */
 void cfgload_changed_static(const struct cfg_section *sec, const void *a, const void *b,
 			    const char *prefix, void (*report)(const char *key, void *arg),
 			    void *arg);
