@@ -676,6 +676,26 @@ static char *dump_to_string(void (*dump)(FILE *))
 	return text;
 }
 
+/* Where the dotted key k is missing: doc/configuration.md (as `k`) and the
+ * man page (as ".B k"). */
+static unsigned key_undocumented(const char *k, const char *doc, const char *man)
+{
+	char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
+	unsigned missing = 0;
+
+	if (!strstr(doc, quoted)) {
+		diag("%s is not in doc/configuration.md", quoted);
+		missing++;
+	}
+	if (!strstr(man, man_entry)) {
+		diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
+		missing++;
+	}
+	free(quoted);
+	free(man_entry);
+	return missing;
+}
+
 /* The linkerd-tcp 0.1.x keys are documented in their own sections: each as
  * `key` in doc/configuration.md and as ".B key" in linkerd-tcp.yml(5). */
 static void test_compat_keys_documented(const char *doc, const char *man)
@@ -683,19 +703,8 @@ static void test_compat_keys_documented(const char *doc, const char *man)
 	char *keys = dump_to_string(config_dump_compat_keys);
 	unsigned n = 0, missing = 0;
 
-	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
-		char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
-		if (!strstr(doc, quoted)) {
-			diag("%s is not in doc/configuration.md", quoted);
-			missing++;
-		}
-		if (!strstr(man, man_entry)) {
-			diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
-			missing++;
-		}
-		free(quoted);
-		free(man_entry);
-	}
+	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++)
+		missing += key_undocumented(k, doc, man);
 	ok(n > 40 && missing == 0,
 	   "all %u linkerd-tcp 0.1.x keys are documented, in linkerd-tcp.yml(5) too", n);
 	free(keys);
@@ -721,23 +730,14 @@ static unsigned stale_man_keys(const char *man, const char *keys, const char *co
 	return unknown;
 }
 
-/* Where the dotted key k is missing: doc/configuration.md (as `k`), the man
- * page (as ".B k") and the sample (as "name:", commented or not). */
+/* Where the dotted key k is missing: the reference and the man page (see
+ * key_undocumented), and the sample (as "name:", commented or not). */
 static unsigned key_missing(const char *k, const char *doc, const char *man, const char *sample)
 {
-	char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
 	const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
 	char *entry = xasprintf("\n%.*s:", (int)strcspn(leaf, "["), leaf);
-	unsigned missing = 0;
+	unsigned missing = key_undocumented(k, doc, man);
 
-	if (!strstr(doc, quoted)) {
-		diag("%s is not in doc/configuration.md", quoted);
-		missing++;
-	}
-	if (!strstr(man, man_entry)) {
-		diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
-		missing++;
-	}
 	entry[0] = ' '; /* nested keys follow indentation or "# " */
 	bool in_sample = strstr(sample, entry);
 	entry[0] = '\n';
@@ -745,8 +745,6 @@ static unsigned key_missing(const char *k, const char *doc, const char *man, con
 		diag("%s is not in examples/linkerd-tcp.yml", entry);
 		missing++;
 	}
-	free(quoted);
-	free(man_entry);
 	free(entry);
 	return missing;
 }
