@@ -153,14 +153,20 @@ struct config {
 	atomic_int refs;
 };
 
-/* Diagnostics collected while loading, in order: the first errors, then how
- * many more were found but not listed. */
+/* Diagnostics collected while loading, in order: the first CFG_MAX_ERRORS
+ * errors, then how many more were found but not listed. */
+#define CFG_MAX_ERRORS 100u
 struct cfg_diag {
 	size_t n;
 	char **msgs;
 	size_t more;
 	size_t nwarn;
 	char **warns;
+};
+
+enum {
+	CFG_DIAG_WARN = 1u << 0,   /* a warning: never capped */
+	CFG_DIAG_UNIQUE = 1u << 1, /* not listed again when the same line is */
 };
 
 /* Loads path ("-" reads stdin).  NULL when any error was found; diag then
@@ -172,6 +178,10 @@ struct config *config_load_buffer(const char *name, const char *dir, const char 
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 void cfg_diag_clear(struct cfg_diag *d);
+/* Adds "FILE:LINE:COL: message" to d: an error (past CFG_MAX_ERRORS only
+ * counted in d->more) or, with CFG_DIAG_WARN, a warning. */
+void cfg_diag_add(struct cfg_diag *d, unsigned flags, const char *file, const struct cfg_mark *m,
+		  const char *fmt, ...) PRINTF(5, 6);
 
 /* Names of keys that changed between a and b but only take effect on restart. */
 void config_changed_static(const struct config *a, const struct config *b,

@@ -450,32 +450,17 @@ struct check_ctx {
 	size_t errors;
 };
 
-static void push(char ***v, size_t *n, char *msg)
-{
-	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = msg;
-}
-
 static void check_warn(const char *msg, void *arg)
 {
 	struct check_ctx *x = arg;
 
-	push(&x->diag->warns, &x->diag->nwarn,
-	     xasprintf("%s:%u:%u: %s", x->cfg->path, x->mark->line, x->mark->col, msg));
+	cfg_diag_add(x->diag, CFG_DIAG_WARN, x->cfg->path, x->mark, "%s", msg);
 }
 
+/* Proxies made from one 0.1.x router share a client section: say it once. */
 static void check_error(struct check_ctx *x, const char *msg)
 {
-	char *line = xasprintf("%s:%u:%u: tls: %s", x->cfg->path, x->mark->line, x->mark->col, msg);
-
-	/* Proxies made from one 0.1.x router share a client section: say it once. */
-	for (size_t i = 0; i < x->diag->n; i++)
-		if (strcmp(x->diag->msgs[i], line) == 0) {
-			free(line);
-			x->errors++;
-			return;
-		}
-	push(&x->diag->msgs, &x->diag->n, line);
+	cfg_diag_add(x->diag, CFG_DIAG_UNIQUE, x->cfg->path, x->mark, "tls: %s", msg);
 	x->errors++;
 }
 

@@ -7,6 +7,7 @@
  */
 #include "auto-config.h"
 
+#include "cfgload.h"
 #include "config.h"
 #include "tap.h"
 #include "util.h"
@@ -253,6 +254,132 @@ static void test_static_changes(void)
 	config_unref(b);
 	cfg_diag_clear(&d1);
 	cfg_diag_clear(&d2);
+}
+
+/* Every key type, each F_STATIC: the walker's comparison must see a change
+ * in any of them (no key of the real schema is a bool, double or enum and
+ * static, so these tables stand in). */
+struct t_item {
+	struct cfg_mark mark;
+	char *name;
+	int64_t n;
+};
+
+struct t_all {
+	struct cfg_mark mark;
+	char *str, *path;
+	int64_t i;
+	double d;
+	bool b;
+	int e;
+	struct cfg_hostport hp;
+	struct cfg_strlist sl, pl;
+	struct t_item sec, *opt;
+	struct cfg_list list, map;
+};
+
+static const char *const t_enum_names[] = { "one", "two", NULL };
+static const struct cfg_key t_item_keys[] = {
+	INT(struct t_item, n, "0", 0, 10),
+	{ 0 },
+};
+CFG_KEYS_FIT(t_item_keys);
+static const struct cfg_section t_item_sec = { .name = "item",
+					       .keys = t_item_keys,
+					       .size = sizeof(struct t_item),
+					       .name_off = offsetof(struct t_item, name) };
+#define T_KEY(F, T, ...) KEY(struct t_all, F, T, .flags = F_STATIC, __VA_ARGS__)
+static const struct cfg_key t_all_keys[] = {
+	T_KEY(str, T_STR),
+	T_KEY(path, T_PATH),
+	T_KEY(i, T_INT),
+	T_KEY(d, T_DOUBLE),
+	T_KEY(b, T_BOOL),
+	T_KEY(e, T_ENUM, .enums = t_enum_names),
+	T_KEY(hp, T_HOSTPORT),
+	T_KEY(sl, T_STRLIST),
+	T_KEY(pl, T_PATHLIST),
+	T_KEY(sec, T_SECTION, .sub = &t_item_sec),
+	T_KEY(opt, T_OPTSECTION, .sub = &t_item_sec),
+	T_KEY(list, T_LIST, .sub = &t_item_sec),
+	T_KEY(map, T_MAP, .sub = &t_item_sec),
+	{ 0 },
+};
+CFG_KEYS_FIT(t_all_keys);
+static const struct cfg_section t_all_sec = { "all", t_all_keys, sizeof(struct t_all), NULL };
+
+static char t_x[] = "x", t_x2[] = "x", t_y[] = "y";
+static char *t_xs[] = { t_x }, *t_x2s[] = { t_x2 }, *t_ys[] = { t_y };
+static struct t_item t_one = { .name = t_x, .n = 1 }, t_one2 = { .name = t_x2, .n = 1 },
+		     t_two = { .name = t_x, .n = 2 }, t_named_y = { .name = t_y, .n = 1 };
+
+static struct t_all t_all_value(char *s, char **list, struct t_item *item)
+{
+	return (struct t_all){ .str = s,
+			       .path = s,
+			       .i = 1,
+			       .d = 1.5,
+			       .b = true,
+			       .e = 1,
+			       .hp = { .text = s },
+			       .sl = { 1, list },
+			       .pl = { 1, list },
+			       .sec = { .n = 1 },
+			       .opt = item,
+			       .list = { 1, item },
+			       .map = { 1, item } };
+}
+
+static bool t_reports(const struct t_all *a, const struct t_all *b, const char *want)
+{
+	char buf[256] = "";
+
+	cfgload_changed_static(&t_all_sec, a, b, "", note_change, buf);
+	if (strcmp(buf, want) != 0)
+		diag("reported '%s', want '%s'", buf, want);
+	return strcmp(buf, want) == 0;
+}
+
+static void test_static_scalar_types(void)
+{
+	struct t_all a = t_all_value(t_x, t_xs, &t_one), b = t_all_value(t_x2, t_x2s, &t_one2);
+
+	b.mark.line = b.sec.mark.line = 9;
+	ok(t_reports(&a, &b, ""), "equal values (other copies, other marks) are not a change");
+	b = a, b.str = t_y;
+	ok(t_reports(&a, &b, "str "), "a changed static string key is reported");
+	b = a, b.path = NULL;
+	ok(t_reports(&a, &b, "path "), "a static path key that is gone is reported");
+	b = a, b.i = 2;
+	ok(t_reports(&a, &b, "i "), "a changed static integer key is reported");
+	b = a, b.d = 2.5;
+	ok(t_reports(&a, &b, "d "), "a changed static double key is reported");
+	b = a, b.b = false;
+	ok(t_reports(&a, &b, "b "), "a changed static bool key is reported");
+	b = a, b.e = 0;
+	ok(t_reports(&a, &b, "e "), "a changed static enum key is reported");
+	b = a, b.hp.text = t_y;
+	ok(t_reports(&a, &b, "hp "), "a changed static host:port key is reported");
+}
+
+static void test_static_compound_types(void)
+{
+	struct t_all a = t_all_value(t_x, t_xs, &t_one), b;
+
+	b = a, b.sl.v = t_ys;
+	ok(t_reports(&a, &b, "sl "), "a changed static string list is reported");
+	b = a, b.pl.n = 0;
+	ok(t_reports(&a, &b, "pl "), "a shorter static path list is reported");
+	b = a, b.sec.n = 2;
+	ok(t_reports(&a, &b, "sec "), "a change inside a static section is reported");
+	b = a, b.opt = NULL;
+	ok(t_reports(&a, &b, "opt "), "a static optional section that is gone is reported");
+	b = a, b.opt = &t_two;
+	ok(t_reports(&a, &b, "opt "), "a change inside a static optional section is reported");
+	b = a, b.list.v = &t_two;
+	ok(t_reports(&a, &b, "list "), "a changed item of a static list is reported");
+	b = a, b.map.v = &t_named_y;
+	ok(t_reports(&a, &b, "map "), "a renamed item of a static mapping is reported");
 }
 
 /* ------------------------------------------------------------------ linkerd-tcp 0.1.x */
@@ -549,6 +676,26 @@ static char *dump_to_string(void (*dump)(FILE *))
 	return text;
 }
 
+/* Where the dotted key k is missing: doc/configuration.md (as `k`) and the
+ * man page (as ".B k"). */
+static unsigned key_undocumented(const char *k, const char *doc, const char *man)
+{
+	char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
+	unsigned missing = 0;
+
+	if (!strstr(doc, quoted)) {
+		diag("%s is not in doc/configuration.md", quoted);
+		missing++;
+	}
+	if (!strstr(man, man_entry)) {
+		diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
+		missing++;
+	}
+	free(quoted);
+	free(man_entry);
+	return missing;
+}
+
 /* The linkerd-tcp 0.1.x keys are documented in their own sections: each as
  * `key` in doc/configuration.md and as ".B key" in linkerd-tcp.yml(5). */
 static void test_compat_keys_documented(const char *doc, const char *man)
@@ -556,47 +703,20 @@ static void test_compat_keys_documented(const char *doc, const char *man)
 	char *keys = dump_to_string(config_dump_compat_keys);
 	unsigned n = 0, missing = 0;
 
-	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
-		char *quoted = xasprintf("`%s`", k), *man_entry = xasprintf("\n.B %s\n", k);
-		if (!strstr(doc, quoted)) {
-			diag("%s is not in doc/configuration.md", quoted);
-			missing++;
-		}
-		if (!strstr(man, man_entry)) {
-			diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
-			missing++;
-		}
-		free(quoted);
-		free(man_entry);
-	}
+	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++)
+		missing += key_undocumented(k, doc, man);
 	ok(n > 40 && missing == 0,
 	   "all %u linkerd-tcp 0.1.x keys are documented, in linkerd-tcp.yml(5) too", n);
 	free(keys);
 }
 
-/* Every key of the table appears in doc/configuration.md (as its dotted
- * path) and in the sample configuration (as "name:", commented or not). */
-static void test_keys_documented(void)
+/* The man page documents each key as ".TP\n.B key\n": counts those that
+ * name no key of either schema (keys and compat: one key a line). */
+static unsigned stale_man_keys(const char *man, const char *keys, const char *compat)
 {
-	char *doc = NULL, *sample = NULL, *keys = NULL, *man = NULL, *all = NULL, *compat = NULL;
-	size_t keylen = 0;
-	FILE *mem = open_memstream(&keys, &keylen);
-	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
-	char *samplepath = xasprintf("%s/examples/linkerd-tcp.yml", srcdir());
-	char *manpath = xasprintf("%s/doc/linkerd-tcp.yml.5", srcdir());
-	unsigned n = 0, missing = 0, unknown = 0;
+	char *all = xasprintf("\n%s%s", keys, compat);
+	unsigned unknown = 0;
 
-	config_dump_keys(mem);
-	fclose(mem);
-	doc = read_file(docpath, 1 << 20, NULL);
-	sample = read_file(samplepath, 1 << 20, NULL);
-	man = read_file(manpath, 1 << 20, NULL);
-	if (!ok(doc && sample && man,
-		"read the configuration reference, the man page and the sample"))
-		goto out;
-	/* The man page documents each key as ".TP\n.B key\n": none of them stale. */
-	compat = dump_to_string(config_dump_compat_keys);
-	all = xasprintf("\n%s%s", keys, compat);
 	for (const char *m = strstr(man, "\n.TP\n.B "); m; m = strstr(m + 1, "\n.TP\n.B ")) {
 		char *key = xasprintf("\n%.*s\n", (int)strcspn(m + 8, "\n"), m + 8);
 		if (!strstr(all, key)) {
@@ -606,30 +726,49 @@ static void test_keys_documented(void)
 		}
 		free(key);
 	}
-	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++) {
-		char *quoted = xasprintf("`%s`", k);
-		const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
-		char *entry = xasprintf("\n%.*s:", (int)strcspn(leaf, "["), leaf);
-		if (!strstr(doc, quoted)) {
-			diag("%s is not in doc/configuration.md", quoted);
-			missing++;
-		}
-		char *man_entry = xasprintf("\n.B %s\n", k);
-		if (!strstr(man, man_entry)) {
-			diag("%s is not in doc/linkerd-tcp.yml.5 (as \".B %s\")", k, k);
-			missing++;
-		}
-		free(man_entry);
-		entry[0] = ' '; /* nested keys follow indentation or "# " */
-		bool in_sample = strstr(sample, entry);
-		entry[0] = '\n';
-		if (!in_sample && !strstr(sample, entry)) {
-			diag("%s is not in examples/linkerd-tcp.yml", entry);
-			missing++;
-		}
-		free(quoted);
-		free(entry);
+	free(all);
+	return unknown;
+}
+
+/* Where the dotted key k is missing: the reference and the man page (see
+ * key_undocumented), and the sample (as "name:", commented or not). */
+static unsigned key_missing(const char *k, const char *doc, const char *man, const char *sample)
+{
+	const char *leaf = strrchr(k, '.') ? strrchr(k, '.') + 1 : k;
+	char *entry = xasprintf("\n%.*s:", (int)strcspn(leaf, "["), leaf);
+	unsigned missing = key_undocumented(k, doc, man);
+
+	entry[0] = ' '; /* nested keys follow indentation or "# " */
+	bool in_sample = strstr(sample, entry);
+	entry[0] = '\n';
+	if (!in_sample && !strstr(sample, entry)) {
+		diag("%s is not in examples/linkerd-tcp.yml", entry);
+		missing++;
 	}
+	free(entry);
+	return missing;
+}
+
+/* Every key of the table appears in doc/configuration.md (as its dotted
+ * path), in the man page and in the sample configuration. */
+static void test_keys_documented(void)
+{
+	char *keys = dump_to_string(config_dump_keys), *compat = NULL;
+	char *docpath = xasprintf("%s/doc/configuration.md", srcdir());
+	char *samplepath = xasprintf("%s/examples/linkerd-tcp.yml", srcdir());
+	char *manpath = xasprintf("%s/doc/linkerd-tcp.yml.5", srcdir());
+	char *doc = read_file(docpath, 1 << 20, NULL),
+	     *sample = read_file(samplepath, 1 << 20, NULL);
+	char *man = read_file(manpath, 1 << 20, NULL);
+	unsigned n = 0, missing = 0, unknown;
+
+	if (!ok(doc && sample && man,
+		"read the configuration reference, the man page and the sample"))
+		goto out;
+	compat = dump_to_string(config_dump_compat_keys);
+	unknown = stale_man_keys(man, keys, compat);
+	for (char *k = strtok(keys, "\n"); k; k = strtok(NULL, "\n"), n++)
+		missing += key_missing(k, doc, man, sample);
 	ok(n > 40 && missing == 0,
 	   "all %u configuration keys are documented, in linkerd-tcp.yml(5) and in the sample", n);
 	ok(unknown == 0, "linkerd-tcp.yml(5) documents no key that does not exist");
@@ -637,7 +776,6 @@ static void test_keys_documented(void)
 out:
 	free(compat);
 	free(man);
-	free(all);
 	free(manpath);
 	free(doc);
 	free(sample);
@@ -652,6 +790,8 @@ int main(void)
 	test_json_and_extensions();
 	test_refcount();
 	test_static_changes();
+	test_static_scalar_types();
+	test_static_compound_types();
 	test_compat_example();
 	test_compat_prefixes();
 	test_compat_static_interpreter();
