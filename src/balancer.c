@@ -231,6 +231,7 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 {
 	struct endpoint *e = NULL;
 	int64_t now = now_ms();
+	int episode = 0; /* logged once the lock is released: 1 fail-open starts, -1 it ends */
 
 	pthread_mutex_lock(&b->lock);
 	if (wait_resolved_locked(b, deadline_ms) < 0) {
@@ -242,11 +243,11 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 		e = choose_locked(b, tried, ntried, true, now);
 		if (e && !b->failing_open) {
 			b->failing_open = true;
-			log_warn("%s: every endpoint is ejected; failing open", b->label);
+			episode = 1;
 		}
 	} else if (b->failing_open) {
 		b->failing_open = false;
-		log_info("%s: endpoints are available again", b->label);
+		episode = -1;
 	}
 	if (e)
 		e->active++;
@@ -254,6 +255,10 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 		*why = ntried ? "all endpoints tried" : "no endpoints";
 out:
 	pthread_mutex_unlock(&b->lock);
+	if (episode > 0)
+		log_warn("%s: every endpoint is ejected; failing open", b->label);
+	else if (episode < 0)
+		log_info("%s: endpoints are available again", b->label);
 	return e;
 }
 
@@ -275,41 +280,58 @@ const char *connect_result_name(enum connect_result r)
 	return r < CONNECT_RESULTS ? names[r] : "other";
 }
 
+/* Counts a failure; returns the ejection it starts in ms, or -1.  Caller holds b->lock. */
+static int64_t record_failure_locked(struct balancer *b, struct endpoint *e, enum connect_result r)
+{
+	int64_t now = now_ms(), ms;
+
+	e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
+	e->failed++;
+	e->failures_in_row++;
+	/* Attempts that were under way when it was ejected do not eject it again. */
+	if (e->failures_in_row < b->params.consecutive_failures || e->ejected_until > now)
+		return -1;
+	ms = backoff_ms(&b->params, e->ejections);
+	e->ejected_until = now + ms;
+	e->ejections++;
+	/* After the backoff one more failure ejects it again. */
+	e->failures_in_row = b->params.consecutive_failures - 1;
+	return ms;
+}
+
+/* Logging waits until the lock is released; e stays valid until the caller's balancer_release. */
 void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r)
 {
+	unsigned back_after = 0; /* ejections that this success ends */
+	int64_t ejected_ms = -1;
+	uint64_t failed = 0;
+
 	pthread_mutex_lock(&b->lock);
 	e->connects++;
 	if (r == CONNECT_OK) {
-		if (e->ejections)
-			log_info("%s: endpoint %s is back after %u ejection(s)", b->label, e->name,
-				 e->ejections);
+		back_after = e->ejections;
 		e->failures_in_row = 0;
 		e->ejections = 0;
 		e->ejected_until = 0;
 	} else if (r == CONNECT_LOCAL) {
 		e->failures[r]++; /* our own shortage says nothing about the endpoint */
 	} else {
-		e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
-		e->failed++;
-		e->failures_in_row++;
-		int64_t now = now_ms();
-		/* Attempts that were under way when it was ejected do not eject it again. */
-		if (e->failures_in_row >= b->params.consecutive_failures &&
-		    e->ejected_until <= now) {
-			int64_t ms = backoff_ms(&b->params, e->ejections);
-			e->ejected_until = now + ms;
-			e->ejections++;
-			/* After the backoff one more failure ejects it again. */
-			e->failures_in_row = b->params.consecutive_failures - 1;
-			log_warn("%s: endpoint %s ejected for %lld ms after %llu failure(s)",
-				 b->label, e->name, (long long)ms, (unsigned long long)e->failed);
-		}
+		ejected_ms = record_failure_locked(b, e, r);
+		failed = e->failed;
 	}
 	pthread_mutex_unlock(&b->lock);
+	if (back_after)
+		log_info("%s: endpoint %s is back after %u ejection(s)", b->label, e->name,
+			 back_after);
+	if (ejected_ms >= 0)
+		log_warn("%s: endpoint %s ejected for %lld ms after %llu failure(s)", b->label,
+			 e->name, (long long)ejected_ms, (unsigned long long)failed);
 }
 
 void balancer_release(struct balancer *b, struct endpoint *e)
 {
+	bool gone = false;
+
 	pthread_mutex_lock(&b->lock);
 	if (e->active > 0)
 		e->active--;
@@ -317,11 +339,13 @@ void balancer_release(struct balancer *b, struct endpoint *e)
 		for (size_t i = 0; i < b->ndraining; i++)
 			if (b->draining[i] == e) {
 				remove_at(b->draining, &b->ndraining, i);
-				free(e);
+				gone = true;
 				break;
 			}
 	}
 	pthread_mutex_unlock(&b->lock);
+	if (gone)
+		free(e);
 }
 
 const char *endpoint_name(const struct endpoint *e)
