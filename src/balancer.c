@@ -632,15 +632,17 @@ static void view_of(const struct endpoint *e, int64_t now, struct endpoint_view 
 size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t max)
 {
 	int64_t now = now_ms();
-	size_t k = 0;
+	size_t total, k;
 
+	/* Touch the buffer first so that its page faults are not taken under the lock. */
+	if (max > 0)
+		memset(out, 0, max * sizeof(*out));
 	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; i < b->neps; i++, k++)
-		if (k < max)
-			view_of(b->eps[i], now, &out[k]);
-	for (size_t i = 0; i < b->ndraining; i++, k++)
-		if (k < max)
-			view_of(b->draining[i], now, &out[k]);
+	total = b->neps + b->ndraining;
+	for (k = 0; k < b->neps && k < max; k++)
+		view_of(b->eps[k], now, &out[k]);
+	for (size_t i = 0; i < b->ndraining && k < max; i++, k++)
+		view_of(b->draining[i], now, &out[k]);
 	pthread_mutex_unlock(&b->lock);
-	return k;
+	return total;
 }

@@ -99,7 +99,8 @@ void balancer_release(struct balancer *b, struct endpoint *e);
 const char *endpoint_name(const struct endpoint *e);
 const struct netaddr *endpoint_addr(const struct endpoint *e);
 
-/* Copies up to max endpoint views (active set first, then draining); returns the total. */
+/* Copies up to max endpoint views (the active set by address, then the draining ones);
+ * returns the total.  Only the copying holds the lock: out[0..max) is zeroed first. */
 size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t max);
 
 #endif
