@@ -36,6 +36,7 @@ struct request {
 	bool watch;
 	char *body; /* poll: the whole body; watch: the unfinished line */
 	size_t len, cap;
+	size_t scanned; /* watch: the first bytes of body, known to hold no '\n' */
 	bool got_header;
 	bool applied;    /* watch: a frame was applied on this stream */
 	bool too_big;    /* the body or a frame exceeded NAMERD_JSON_MAX */
@@ -253,12 +254,13 @@ static bool body_append(struct request *r, const char *data, size_t len)
 	return true;
 }
 
-/* Watch: applies every complete line; frames split on '\n', never on chunks. */
+/* Watch: applies every complete line; frames split on '\n', never on chunks.  A large
+ * frame arrives in many pieces: each byte is searched and moved once. */
 static void watch_frames(struct namerd *n, struct request *r)
 {
-	char *start = r->body, *nl;
+	char *start = r->body, *from = r->body + r->scanned, *nl;
 
-	while ((nl = memchr(start, '\n', r->len - (size_t)(start - r->body)))) {
+	while ((nl = memchr(from, '\n', r->len - (size_t)(from - r->body)))) {
 		size_t len = (size_t)(nl - start);
 		if (len > 0 && start[len - 1] == '\r')
 			len--;
@@ -269,10 +271,13 @@ static void watch_frames(struct namerd *n, struct request *r)
 		} else if (len > 0 && apply_answer(n, start, len) == 0) {
 			r->applied = true;
 		}
-		start = nl + 1;
+		start = from = nl + 1;
 	}
-	r->len -= (size_t)(start - r->body);
-	memmove(r->body, start, r->len);
+	if (start != r->body) {
+		r->len -= (size_t)(start - r->body);
+		memmove(r->body, start, r->len);
+	}
+	r->scanned = r->len;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
