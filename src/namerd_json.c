@@ -257,12 +257,15 @@ static int decode_addr(json_object *a, size_t i, struct scope_cache *cache,
 	return 0;
 }
 
+/* Bytes text[at, at + len) of a document. */
+struct span {
+	size_t at, len;
+};
+
 /* The addrs array of a document decoded in pieces (see decode_pieces). */
 struct pieces {
 	const char *text;
-	struct span {
-		size_t at, len;
-	} * elem;
+	struct span *elem;
 	size_t n, cap;
 	struct json_tokener *tok; /* NAMERD_JSON_DEPTH - 2: elements sit two levels down */
 };
