@@ -4,40 +4,68 @@
 
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* Above this many candidates a full scan gives way to two random choices. */
+/* Above this many candidates a full scan gives way to two weighted random choices. */
 #define BALANCER_SCAN_MAX 256
+/* Random draws a pick makes in a large set before it falls back to a scan. */
+#define BALANCER_DRAWS 16
+
+/*
+ * An address as bytes that sort and compare: a family tag, the 16 address
+ * bytes, then port and IPv6 scope big-endian, so keys order by family,
+ * address and port, and two keys are equal exactly when netaddr_equal says
+ * the addresses are (endpoints are always IPv4 or IPv6).
+ */
+#define KEY_LEN 24
+struct addr_key {
+	unsigned char b[KEY_LEN];
+};
 
 struct endpoint {
+	/* Set once at creation. */
+	struct addr_key key;
 	struct netaddr addr;
 	char name[NETADDR_STRLEN];
+	/* Under b->lock; weight is written only by balancer_update, which also
+	 * reads it under update_lock alone. */
 	double weight;
 	unsigned active;
 	unsigned failures_in_row;
 	unsigned ejections; /* consecutive ejections, drives the backoff */
 	int64_t ejected_until;
 	bool draining;
+	size_t slot; /* index in b->draining while draining */
 	uint64_t connects;
 	uint64_t failures[CONNECT_RESULTS];
 	uint64_t failed; /* all causes */
 };
 
+/*
+ * b->lock guards everything below but update_lock.  update_lock lets one
+ * balancer_update at a time work out the next set without b->lock: eps,
+ * cum and neps change only under both locks, so the holder of update_lock
+ * may read them (and the endpoints' keys and weights) without b->lock.
+ */
 struct balancer {
 	pthread_mutex_t lock;
+	pthread_mutex_t update_lock; /* taken before lock, never the other way */
 	pthread_cond_t resolved_cond;
-	char *label;
+	char *label; /* immutable */
 	struct balancer_params params;
 	bool resolved;
-	bool failing_open; /* to log the episode once */
-	struct endpoint **eps;
+	bool failing_open;     /* to log the episode once */
+	int64_t ejected_until; /* a scan found every endpoint ejected until then; 0: unknown */
+	struct endpoint **eps; /* the active set, sorted by key */
+	double *cum;           /* cum[i]: the weights of eps[0..i], for weighted draws */
 	size_t neps;
-	struct endpoint **draining;
-	size_t ndraining;
+	struct endpoint **draining; /* removed but still carrying connections */
+	size_t ndraining, draining_cap;
 	unsigned rr; /* rotates the scan start so that ties spread out */
 };
 
@@ -47,6 +75,7 @@ struct balancer *balancer_new(const char *label, const struct balancer_params *p
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->update_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->resolved_cond, &ca);
@@ -65,9 +94,11 @@ void balancer_free(struct balancer *b)
 	for (size_t i = 0; i < b->ndraining; i++)
 		free(b->draining[i]);
 	free(b->eps);
+	free(b->cum);
 	free(b->draining);
 	free(b->label);
 	pthread_cond_destroy(&b->resolved_cond);
+	pthread_mutex_destroy(&b->update_lock);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -79,84 +110,260 @@ void balancer_set_params(struct balancer *b, const struct balancer_params *param
 	pthread_mutex_unlock(&b->lock);
 }
 
-static struct endpoint *find_endpoint(struct endpoint **v, size_t n, const struct netaddr *a,
-				      size_t *at)
+/* ------------------------------------------------------------------ updates */
+
+static void addr_key(const struct netaddr *a, struct addr_key *k)
 {
-	for (size_t i = 0; i < n; i++)
-		if (netaddr_equal(&v[i]->addr, a)) {
-			if (at)
-				*at = i;
-			return v[i];
-		}
-	return NULL;
+	memset(k, 0, sizeof(*k));
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&a->ss;
+
+		k->b[0] = 4;
+		memcpy(k->b + 1, &in->sin_addr, 4);
+		memcpy(k->b + 17, &in->sin_port, 2);
+	} else if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&a->ss;
+		uint32_t scope = htonl(in6->sin6_scope_id);
+
+		k->b[0] = 6;
+		memcpy(k->b + 1, &in6->sin6_addr, 16);
+		memcpy(k->b + 17, &in6->sin6_port, 2);
+		memcpy(k->b + 19, &scope, 4);
+	}
 }
 
-static void remove_at(struct endpoint **v, size_t *n, size_t i)
+static int key_cmp(const struct addr_key *a, const struct addr_key *b)
 {
-	v[i] = v[--*n];
+	return memcmp(a->b, b->b, KEY_LEN);
 }
 
-static struct endpoint *endpoint_new(const struct endpoint_spec *s)
+static struct endpoint *endpoint_new(const struct endpoint_spec *s, const struct addr_key *key)
 {
 	struct endpoint *e = xcalloc(1, sizeof(*e));
 
+	e->key = *key;
 	e->addr = s->addr;
 	e->weight = s->weight;
 	netaddr_format(&e->addr, e->name, sizeof(e->name));
 	return e;
 }
 
-/* Caller holds b->lock. */
-static struct endpoint *take_existing_locked(struct balancer *b, const struct netaddr *a)
-{
-	size_t at;
-	struct endpoint *e = find_endpoint(b->eps, b->neps, a, &at);
+/* One entry of the new list, to sort: its address, then its position. */
+struct incoming {
+	struct addr_key key;
+	size_t idx;
+};
 
-	if (e) {
-		remove_at(b->eps, &b->neps, at);
-		return e;
-	}
-	e = find_endpoint(b->draining, b->ndraining, a, &at);
-	if (e) {
-		remove_at(b->draining, &b->ndraining, at);
-		e->draining = false;
-	}
-	return e;
+static int incoming_cmp(const void *x, const void *y)
+{
+	const struct incoming *a = x, *b = y;
+	int c = key_cmp(&a->key, &b->key);
+
+	return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-void balancer_update(struct balancer *b, const struct endpoint_spec *specs, size_t n)
+/* The specs sorted by address, each address once: the first entry wins. */
+static struct incoming *incoming_sorted(const struct endpoint_spec *specs, size_t n, size_t *nu)
 {
-	struct endpoint **next = xcalloc(n, sizeof(*next));
-	size_t nnext = 0;
+	struct incoming *u = xcalloc(n ? n : 1, sizeof(*u));
+	size_t k = 0;
 
-	pthread_mutex_lock(&b->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (find_endpoint(next, nnext, &specs[i].addr, NULL))
-			continue; /* listed twice: the first entry wins */
-		struct endpoint *e = take_existing_locked(b, &specs[i].addr);
-		if (e)
-			e->weight = specs[i].weight;
+		addr_key(&specs[i].addr, &u[i].key);
+		u[i].idx = i;
+	}
+	qsort(u, n, sizeof(*u), incoming_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || key_cmp(&u[i].key, &u[k - 1].key) != 0)
+			u[k++] = u[i];
+	*nu = k;
+	return u;
+}
+
+/* The next endpoint set, worked out under update_lock before b->lock is taken. */
+struct update_plan {
+	struct endpoint **next; /* sorted by key */
+	double *cum;
+	size_t nnext;
+	size_t *fresh; /* indexes in next of endpoints made for this update */
+	size_t nfresh;
+	size_t *changed; /* indexes in next of kept endpoints whose weight changes */
+	double *weight;  /* their new weights */
+	size_t nchanged;
+	struct endpoint **removed; /* current endpoints missing from the next set */
+	size_t nremoved;
+	struct endpoint **discard; /* to free once b->lock is released */
+	size_t ndiscard;
+	struct endpoint **old_eps; /* the arrays replaced */
+	double *old_cum;
+};
+
+static void plan_alloc(struct update_plan *p, size_t nu, size_t nold)
+{
+	size_t n = nu ? nu : 1;
+
+	memset(p, 0, sizeof(*p));
+	p->next = xcalloc(n, sizeof(*p->next));
+	p->cum = xcalloc(n, sizeof(*p->cum));
+	p->fresh = xcalloc(n, sizeof(*p->fresh));
+	p->changed = xcalloc(n, sizeof(*p->changed));
+	p->weight = xcalloc(n, sizeof(*p->weight));
+	p->removed = xcalloc(nold ? nold : 1, sizeof(*p->removed));
+	p->discard = xcalloc(n + nold, sizeof(*p->discard));
+}
+
+/* Appends the endpoint for u to the plan: the current one with that address, or a new one. */
+static void plan_add(struct update_plan *p, const struct endpoint_spec *s, const struct incoming *u,
+		     struct endpoint *cur)
+{
+	double sum = p->nnext ? p->cum[p->nnext - 1] : 0.0;
+
+	if (!cur) {
+		cur = endpoint_new(s, &u->key);
+		p->fresh[p->nfresh++] = p->nnext;
+	} else if (cur->weight != s->weight) {
+		p->changed[p->nchanged] = p->nnext;
+		p->weight[p->nchanged++] = s->weight;
+	}
+	p->cum[p->nnext] = sum + (s->weight > 0 ? s->weight : 0.0);
+	p->next[p->nnext++] = cur;
+}
+
+/* Matches the sorted new list against the sorted current set in one pass.  Caller
+ * holds update_lock, so b->eps stays as it is. */
+static void plan_build(struct balancer *b, const struct endpoint_spec *specs,
+		       const struct incoming *u, size_t nu, struct update_plan *p)
+{
+	size_t i = 0;
+
+	plan_alloc(p, nu, b->neps);
+	for (size_t j = 0; j < nu; j++) {
+		while (i < b->neps && key_cmp(&b->eps[i]->key, &u[j].key) < 0)
+			p->removed[p->nremoved++] = b->eps[i++];
+		if (i < b->neps && key_cmp(&b->eps[i]->key, &u[j].key) == 0)
+			plan_add(p, &specs[u[j].idx], &u[j], b->eps[i++]);
 		else
-			e = endpoint_new(&specs[i]);
-		next[nnext++] = e;
+			plan_add(p, &specs[u[j].idx], &u[j], NULL);
 	}
-	/* What is left of the old set leaves rotation; busy endpoints drain. */
-	for (size_t i = 0; i < b->neps; i++) {
-		struct endpoint *e = b->eps[i];
-		if (e->active == 0) {
-			free(e);
+	while (i < b->neps)
+		p->removed[p->nremoved++] = b->eps[i++];
+}
+
+static void plan_free(struct update_plan *p)
+{
+	for (size_t i = 0; i < p->ndiscard; i++)
+		free(p->discard[i]);
+	free(p->discard);
+	free(p->removed);
+	free(p->weight);
+	free(p->changed);
+	free(p->fresh);
+	free(p->old_eps);
+	free(p->old_cum);
+}
+
+static void draining_add_locked(struct balancer *b, struct endpoint *e)
+{
+	if (b->ndraining == b->draining_cap) {
+		b->draining_cap = MAX(b->draining_cap * 2, 16);
+		b->draining = xrealloc(b->draining, b->draining_cap * sizeof(*b->draining));
+	}
+	e->draining = true;
+	e->slot = b->ndraining;
+	b->draining[b->ndraining++] = e;
+}
+
+static void draining_remove_locked(struct balancer *b, struct endpoint *e)
+{
+	struct endpoint *last = b->draining[--b->ndraining];
+
+	b->draining[e->slot] = last;
+	last->slot = e->slot;
+	e->draining = false;
+}
+
+static int endpoint_cmp(const void *x, const void *y)
+{
+	const struct endpoint *const *a = x, *const *b = y;
+
+	return key_cmp(&(*a)->key, &(*b)->key);
+}
+
+/* An address that comes back while it drains takes its draining endpoint back, with
+ * its connections and failure state.  Caller holds b->lock. */
+static void revive_locked(struct balancer *b, struct update_plan *p)
+{
+	size_t nd = b->ndraining, i = 0, k = 0;
+	struct endpoint **d;
+
+	if (nd == 0 || p->nfresh == 0)
+		return;
+	d = xmalloc(nd * sizeof(*d));
+	memcpy(d, b->draining, nd * sizeof(*d));
+	qsort(d, nd, sizeof(*d), endpoint_cmp);
+	while (i < p->nfresh && k < nd) {
+		struct endpoint **slot = &p->next[p->fresh[i]];
+		int c = key_cmp(&(*slot)->key, &d[k]->key);
+
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			k++;
+		if (c != 0)
 			continue;
-		}
-		e->draining = true;
-		b->draining = xrealloc(b->draining, (b->ndraining + 1) * sizeof(*b->draining));
-		b->draining[b->ndraining++] = e;
+		draining_remove_locked(b, d[k - 1]);
+		d[k - 1]->weight = (*slot)->weight;
+		p->discard[p->ndiscard++] = *slot;
+		*slot = d[k - 1];
 	}
-	free(b->eps);
-	b->eps = next;
-	b->neps = nnext;
+	free(d);
+}
+
+/* Installs the plan.  Caller holds b->lock; the work is in proportion to what changes
+ * (and to the draining list when endpoints are added). */
+static void plan_commit_locked(struct balancer *b, struct update_plan *p)
+{
+	revive_locked(b, p);
+	for (size_t i = 0; i < p->nchanged; i++)
+		p->next[p->changed[i]]->weight = p->weight[i];
+	for (size_t i = 0; i < p->nremoved; i++) {
+		struct endpoint *e = p->removed[i];
+
+		if (e->active == 0)
+			p->discard[p->ndiscard++] = e; /* nobody can pick it any more */
+		else
+			draining_add_locked(b, e);
+	}
+	p->old_eps = b->eps;
+	p->old_cum = b->cum;
+	b->eps = p->next;
+	b->cum = p->cum;
+	b->neps = p->nnext;
+	b->ejected_until = 0;
 	b->resolved = true;
 	pthread_cond_broadcast(&b->resolved_cond);
+}
+
+/*
+ * Sorting, deduplication, matching and allocation happen before b->lock is
+ * taken; under it only what changes is touched, so re-applying the same set
+ * of any size holds it for a moment.
+ */
+void balancer_update(struct balancer *b, const struct endpoint_spec *specs, size_t n)
+{
+	struct update_plan p;
+	struct incoming *u;
+	size_t nu;
+
+	pthread_mutex_lock(&b->update_lock);
+	u = incoming_sorted(specs, n, &nu);
+	plan_build(b, specs, u, nu, &p);
+	free(u);
+	pthread_mutex_lock(&b->lock);
+	plan_commit_locked(b, &p);
 	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->update_lock);
+	plan_free(&p);
 }
 
 bool balancer_resolved(struct balancer *b)
@@ -166,6 +373,8 @@ bool balancer_resolved(struct balancer *b)
 	pthread_mutex_unlock(&b->lock);
 	return r;
 }
+
+/* ------------------------------------------------------------------ choice */
 
 static bool was_tried(const struct endpoint *e, struct endpoint *const *tried, size_t ntried)
 {
@@ -180,42 +389,91 @@ static double score(const struct endpoint *e)
 	return ((double)e->active + 1.0) / e->weight;
 }
 
-/* Lowest score among eligible endpoints; ejected ones count only when
- * allow_ejected.  Caller holds b->lock. */
-static struct endpoint *choose_locked(struct balancer *b, struct endpoint *const *tried,
-				      size_t ntried, bool allow_ejected, int64_t now)
+/* An endpoint drawn with a chance in proportion to its weight (never one of weight 0).
+ * Caller holds b->lock; the set's total weight is above 0. */
+static struct endpoint *draw_locked(struct balancer *b)
+{
+	double r = rand_unit() * b->cum[b->neps - 1];
+	size_t lo = 0, hi = b->neps - 1;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->cum[mid] > r)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return b->eps[lo];
+}
+
+/* Power of two choices: the better of two eligible weighted draws.  Caller holds b->lock. */
+static struct endpoint *p2c_locked(struct balancer *b, struct endpoint *const *tried, size_t ntried,
+				   bool allow_ejected, int64_t now)
 {
 	struct endpoint *best = NULL;
-	size_t n = b->neps;
+	int got = 0;
 
-	if (n == 0)
-		return NULL;
-	if (n > BALANCER_SCAN_MAX) {
-		/* Power of two choices: the better of two eligible random draws. */
-		int got = 0;
-		for (int i = 0; i < 16 && got < 2; i++) {
-			struct endpoint *e = b->eps[rand_u64() % n];
-			if (e->weight <= 0 || was_tried(e, tried, ntried) ||
-			    (!allow_ejected && e->ejected_until > now))
-				continue;
-			got++;
-			if (!best || score(e) < score(best))
-				best = e;
-		}
-		if (best)
-			return best;
-	}
-	size_t start = b->rr++ % n;
-	for (size_t k = 0; k < n; k++) {
-		struct endpoint *e = b->eps[(start + k) % n];
-		if (e->weight <= 0 || was_tried(e, tried, ntried))
+	for (int i = 0; i < BALANCER_DRAWS && got < 2; i++) {
+		struct endpoint *e = draw_locked(b);
+
+		if (e->weight <= 0 || was_tried(e, tried, ntried) ||
+		    (!allow_ejected && e->ejected_until > now))
 			continue;
-		if (!allow_ejected && e->ejected_until > now)
-			continue;
+		got++;
 		if (!best || score(e) < score(best))
 			best = e;
 	}
 	return best;
+}
+
+/* The lowest score among eligible endpoints.  When it finds every endpoint
+ * ejected it notes until when, so that picks do not scan again meanwhile.
+ * Caller holds b->lock. */
+static struct endpoint *scan_locked(struct balancer *b, struct endpoint *const *tried,
+				    size_t ntried, bool allow_ejected, int64_t now)
+{
+	struct endpoint *best = NULL;
+	int64_t until = INT64_MAX; /* the end of the earliest ejection */
+	bool all_ejected = true;
+	size_t n = b->neps, start = b->rr++ % n;
+
+	for (size_t k = 0; k < n; k++) {
+		struct endpoint *e = b->eps[(start + k) % n];
+
+		if (e->weight <= 0)
+			continue;
+		if (!allow_ejected && e->ejected_until > now) {
+			until = MIN(until, e->ejected_until);
+			continue;
+		}
+		all_ejected = false;
+		if (was_tried(e, tried, ntried))
+			continue;
+		if (!best || score(e) < score(best))
+			best = e;
+	}
+	if (!allow_ejected && all_ejected && until != INT64_MAX)
+		b->ejected_until = until;
+	return best;
+}
+
+/* Ejected endpoints count only when allow_ejected.  Caller holds b->lock. */
+static struct endpoint *choose_locked(struct balancer *b, struct endpoint *const *tried,
+				      size_t ntried, bool allow_ejected, int64_t now)
+{
+	struct endpoint *e;
+
+	if (b->neps == 0 || b->cum[b->neps - 1] <= 0)
+		return NULL; /* nothing, or nothing of weight above 0 */
+	if (!allow_ejected && now < b->ejected_until)
+		return NULL;
+	if (b->neps > BALANCER_SCAN_MAX) {
+		e = p2c_locked(b, tried, ntried, allow_ejected, now);
+		if (e)
+			return e;
+	}
+	return scan_locked(b, tried, ntried, allow_ejected, now);
 }
 
 static int wait_resolved_locked(struct balancer *b, int64_t deadline_ms)
@@ -231,6 +489,7 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 {
 	struct endpoint *e = NULL;
 	int64_t now = now_ms();
+	int episode = 0; /* logged once the lock is released: 1 fail-open starts, -1 it ends */
 
 	pthread_mutex_lock(&b->lock);
 	if (wait_resolved_locked(b, deadline_ms) < 0) {
@@ -242,11 +501,11 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 		e = choose_locked(b, tried, ntried, true, now);
 		if (e && !b->failing_open) {
 			b->failing_open = true;
-			log_warn("%s: every endpoint is ejected; failing open", b->label);
+			episode = 1;
 		}
 	} else if (b->failing_open) {
 		b->failing_open = false;
-		log_info("%s: endpoints are available again", b->label);
+		episode = -1;
 	}
 	if (e)
 		e->active++;
@@ -254,8 +513,14 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 		*why = ntried ? "all endpoints tried" : "no endpoints";
 out:
 	pthread_mutex_unlock(&b->lock);
+	if (episode > 0)
+		log_warn("%s: every endpoint is ejected; failing open", b->label);
+	else if (episode < 0)
+		log_info("%s: endpoints are available again", b->label);
 	return e;
 }
+
+/* ------------------------------------------------------------------ outcomes */
 
 static int64_t backoff_ms(const struct balancer_params *p, unsigned ejections)
 {
@@ -275,53 +540,70 @@ const char *connect_result_name(enum connect_result r)
 	return r < CONNECT_RESULTS ? names[r] : "other";
 }
 
+/* Counts a failure; returns the ejection it starts in ms, or -1.  Caller holds b->lock. */
+static int64_t record_failure_locked(struct balancer *b, struct endpoint *e, enum connect_result r)
+{
+	int64_t now = now_ms(), ms;
+
+	e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
+	e->failed++;
+	e->failures_in_row++;
+	/* Attempts that were under way when it was ejected do not eject it again. */
+	if (e->failures_in_row < b->params.consecutive_failures || e->ejected_until > now)
+		return -1;
+	ms = backoff_ms(&b->params, e->ejections);
+	e->ejected_until = now + ms;
+	e->ejections++;
+	/* After the backoff one more failure ejects it again. */
+	e->failures_in_row = b->params.consecutive_failures - 1;
+	return ms;
+}
+
+/* Logging waits until the lock is released; e stays valid until the caller's balancer_release. */
 void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r)
 {
+	unsigned back_after = 0; /* ejections that this success ends */
+	int64_t ejected_ms = -1;
+	uint64_t failed = 0;
+
 	pthread_mutex_lock(&b->lock);
 	e->connects++;
 	if (r == CONNECT_OK) {
-		if (e->ejections)
-			log_info("%s: endpoint %s is back after %u ejection(s)", b->label, e->name,
-				 e->ejections);
+		back_after = e->ejections;
+		if (e->ejected_until)
+			b->ejected_until = 0; /* it is eligible again */
 		e->failures_in_row = 0;
 		e->ejections = 0;
 		e->ejected_until = 0;
 	} else if (r == CONNECT_LOCAL) {
 		e->failures[r]++; /* our own shortage says nothing about the endpoint */
 	} else {
-		e->failures[r < CONNECT_RESULTS ? r : CONNECT_OTHER]++;
-		e->failed++;
-		e->failures_in_row++;
-		int64_t now = now_ms();
-		/* Attempts that were under way when it was ejected do not eject it again. */
-		if (e->failures_in_row >= b->params.consecutive_failures &&
-		    e->ejected_until <= now) {
-			int64_t ms = backoff_ms(&b->params, e->ejections);
-			e->ejected_until = now + ms;
-			e->ejections++;
-			/* After the backoff one more failure ejects it again. */
-			e->failures_in_row = b->params.consecutive_failures - 1;
-			log_warn("%s: endpoint %s ejected for %lld ms after %llu failure(s)",
-				 b->label, e->name, (long long)ms, (unsigned long long)e->failed);
-		}
+		ejected_ms = record_failure_locked(b, e, r);
+		failed = e->failed;
 	}
 	pthread_mutex_unlock(&b->lock);
+	if (back_after)
+		log_info("%s: endpoint %s is back after %u ejection(s)", b->label, e->name,
+			 back_after);
+	if (ejected_ms >= 0)
+		log_warn("%s: endpoint %s ejected for %lld ms after %llu failure(s)", b->label,
+			 e->name, (long long)ejected_ms, (unsigned long long)failed);
 }
 
 void balancer_release(struct balancer *b, struct endpoint *e)
 {
+	bool gone = false;
+
 	pthread_mutex_lock(&b->lock);
 	if (e->active > 0)
 		e->active--;
 	if (e->draining && e->active == 0) {
-		for (size_t i = 0; i < b->ndraining; i++)
-			if (b->draining[i] == e) {
-				remove_at(b->draining, &b->ndraining, i);
-				free(e);
-				break;
-			}
+		draining_remove_locked(b, e);
+		gone = true;
 	}
 	pthread_mutex_unlock(&b->lock);
+	if (gone)
+		free(e);
 }
 
 const char *endpoint_name(const struct endpoint *e)
@@ -333,6 +615,8 @@ const struct netaddr *endpoint_addr(const struct endpoint *e)
 {
 	return &e->addr;
 }
+
+/* ------------------------------------------------------------------ views */
 
 static void view_of(const struct endpoint *e, int64_t now, struct endpoint_view *v)
 {
@@ -348,15 +632,17 @@ static void view_of(const struct endpoint *e, int64_t now, struct endpoint_view 
 size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t max)
 {
 	int64_t now = now_ms();
-	size_t k = 0;
+	size_t total, k;
 
+	/* Touch the buffer first so that its page faults are not taken under the lock. */
+	if (max > 0)
+		memset(out, 0, max * sizeof(*out));
 	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; i < b->neps; i++, k++)
-		if (k < max)
-			view_of(b->eps[i], now, &out[k]);
-	for (size_t i = 0; i < b->ndraining; i++, k++)
-		if (k < max)
-			view_of(b->draining[i], now, &out[k]);
+	total = b->neps + b->ndraining;
+	for (k = 0; k < b->neps && k < max; k++)
+		view_of(b->eps[k], now, &out[k]);
+	for (size_t i = 0; i < b->ndraining && k < max; i++, k++)
+		view_of(b->draining[i], now, &out[k]);
 	pthread_mutex_unlock(&b->lock);
-	return k;
+	return total;
 }

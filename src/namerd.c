@@ -36,7 +36,8 @@ struct request {
 	bool watch;
 	char *body; /* poll: the whole body (or an error's start); watch: the unfinished line */
 	size_t len, cap;
-	long status; /* the final response's status, once its headers ended; else 0 */
+	long status;    /* the final response's status, once its headers ended; else 0 */
+	size_t scanned; /* watch: the first bytes of body, known to hold no '\n' */
 	bool got_header;
 	bool idle;       /* watch: closed by us after watch_idle_secs of silence */
 	bool applied;    /* watch: a frame was applied on this stream */
@@ -262,12 +263,13 @@ static bool body_append(struct request *r, const char *data, size_t len)
 	return true;
 }
 
-/* Watch: applies every complete line; frames split on '\n', never on chunks. */
+/* Watch: applies every complete line; frames split on '\n', never on chunks.  A large
+ * frame arrives in many pieces: each byte is searched and moved once. */
 static void watch_frames(struct namerd *n, struct request *r)
 {
-	char *start = r->body, *nl;
+	char *start = r->body, *from = r->body + r->scanned, *nl;
 
-	while ((nl = memchr(start, '\n', r->len - (size_t)(start - r->body)))) {
+	while ((nl = memchr(from, '\n', r->len - (size_t)(from - r->body)))) {
 		size_t len = (size_t)(nl - start);
 		if (len > 0 && start[len - 1] == '\r')
 			len--;
@@ -278,10 +280,13 @@ static void watch_frames(struct namerd *n, struct request *r)
 		} else if (len > 0 && apply_answer(n, start, len) == 0) {
 			r->applied = true;
 		}
-		start = nl + 1;
+		start = from = nl + 1;
 	}
-	r->len -= (size_t)(start - r->body);
-	memmove(r->body, start, r->len);
+	if (start != r->body) {
+		r->len -= (size_t)(start - r->body);
+		memmove(r->body, start, r->len);
+	}
+	r->scanned = r->len;
 }
 
 /* Returning anything but len aborts the transfer (CURLE_WRITE_ERROR). */

@@ -257,7 +257,31 @@ static int decode_addr(json_object *a, size_t i, struct scope_cache *cache,
 	return 0;
 }
 
-static int decode_bound(json_object *root, struct namerd_answer *out, char *err, size_t errlen)
+/* Bytes text[at, at + len) of a document. */
+struct span {
+	size_t at, len;
+};
+
+/* The addrs array of a document decoded in pieces (see decode_pieces). */
+struct pieces {
+	const char *text;
+	struct span *elem;
+	size_t n, cap;
+	struct json_tokener *tok; /* NAMERD_JSON_DEPTH - 2: elements sit two levels down */
+};
+
+static json_object *piece_parse(struct json_tokener *tok, const char *text, size_t len);
+
+/* Element i of addrs: from the tree, or parsed from its piece (the caller puts it). */
+static json_object *addr_at(json_object *addrs, struct pieces *p, size_t i)
+{
+	if (!p)
+		return json_object_array_get_idx(addrs, i);
+	return piece_parse(p->tok, p->text + p->elem[i].at, p->elem[i].len);
+}
+
+static int decode_bound(json_object *root, struct pieces *p, struct namerd_answer *out, char *err,
+			size_t errlen)
 {
 	struct scope_cache cache = { .index = 0 };
 	json_object *addrs = NULL;
@@ -267,15 +291,19 @@ static int decode_bound(json_object *root, struct namerd_answer *out, char *err,
 		return fail(err, errlen, "bound answer without addrs");
 	if (!json_object_is_type(addrs, json_type_array))
 		return fail(err, errlen, "addrs is %s, not an array", type_name(addrs));
-	n = json_object_array_length(addrs);
+	n = p ? p->n : json_object_array_length(addrs);
 	if (n > NAMERD_MAX_ADDRS)
 		return fail(err, errlen, "%zu addresses, more than %d", n, NAMERD_MAX_ADDRS);
 	if (n == 0)
 		return 0;
 	out->eps = xcalloc(n, sizeof(*out->eps));
 	for (size_t i = 0; i < n; i++) {
-		if (decode_addr(json_object_array_get_idx(addrs, i), i, &cache, &out->eps[i], err,
-				errlen) < 0)
+		json_object *a = addr_at(addrs, p, i);
+		int rc = a ? decode_addr(a, i, &cache, &out->eps[i], err, errlen) : -1;
+
+		if (p)
+			json_object_put(a);
+		if (rc < 0)
 			return -1;
 	}
 	out->n = n;
@@ -292,7 +320,8 @@ static char *copy_cause(json_object *o)
 	return c;
 }
 
-static int decode_root(json_object *root, struct namerd_answer *out, char *err, size_t errlen)
+static int decode_root(json_object *root, struct pieces *p, struct namerd_answer *out, char *err,
+		       size_t errlen)
 {
 	json_object *type = NULL, *cause = NULL;
 	char text[33];
@@ -305,7 +334,7 @@ static int decode_root(json_object *root, struct namerd_answer *out, char *err, 
 		return fail(err, errlen, "type is %s, not a string", type_name(type));
 	if (string_is(type, "bound")) {
 		out->kind = NAMERD_BOUND;
-		return decode_bound(root, out, err, errlen);
+		return decode_bound(root, p, out, err, errlen);
 	}
 	if (string_is(type, "neg")) {
 		out->kind = NAMERD_NEG;
@@ -367,34 +396,205 @@ static int parse_error(size_t len, struct json_tokener *tok, char *err, size_t e
 		    json_tokener_error_desc(jerr));
 }
 
-int namerd_json_decode(const char *text, size_t len, struct namerd_answer *out, char *err,
-		       size_t errlen)
+/* ------------------------------------------------------------------ pieces */
+
+/*
+ * As one tree, a bound answer of 100,000 addresses costs json-c about 200
+ * MiB and, mostly in page faults, a second or more.  So a document whose
+ * top-level "addrs" is an array is decoded in pieces: the document with
+ * that array emptied (the skeleton), then each element alone, each freed
+ * before the next, so that memory stays small and warm.  Together the
+ * pieces are exactly the document: the split is lexical (strings and
+ * nesting only), json-c checks every piece as strictly as it would the
+ * whole (elements two levels shallower), and only commas and whitespace
+ * may sit between elements.  Anything else, an escaped top-level key,
+ * "addrs" twice, and every failure go to the whole-tree path, which gives
+ * the same answer or the error message.
+ */
+
+static size_t skip_ws(const char *t, size_t len, size_t i)
 {
-	struct json_tokener *tok;
-	json_object *root;
-	size_t start = 0;
-	uint64_t cost;
-	unsigned char c;
+	while (i < len && is_ws(t[i]))
+		i++;
+	return i;
+}
+
+/* Just past the string whose '"' is at t[i], or len. */
+static size_t skip_string(const char *t, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (t[i] == '\\')
+			i++;
+		else if (t[i] == '"')
+			return i + 1;
+	}
+	return len;
+}
+
+/* Just past the value that starts at t[i], skipped lexically (json-c checks it later). */
+static size_t skip_value(const char *t, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	if (i < len && t[i] != '"' && t[i] != '{' && t[i] != '[') {
+		while (i < len && t[i] != ',' && t[i] != '}' && t[i] != ']' && !is_ws(t[i]))
+			i++;
+		return i;
+	}
+	while (i < len) {
+		char c = t[i];
+
+		i = c == '"' ? skip_string(t, len, i) : i + 1;
+		if (c == '{' || c == '[')
+			depth++;
+		else if ((c == '}' || c == ']') && --depth == 0)
+			return i;
+		else if (c == '"' && depth == 0)
+			return i;
+	}
+	return len;
+}
+
+/* The span of the value of the one top-level "addrs", if that is an array. */
+static int find_addrs(const char *t, size_t len, struct span *arr)
+{
+	size_t i = skip_ws(t, len, 1), found = 0;
+
+	while (i < len && t[i] == '"') {
+		size_t key = i, key_end = skip_string(t, len, i), end;
+
+		if (memchr(t + key, '\\', key_end - key))
+			return -1; /* "\u0061ddrs" is addrs too: let json-c read the keys */
+		i = skip_ws(t, len, key_end);
+		if (i >= len || t[i] != ':')
+			return -1;
+		i = skip_ws(t, len, i + 1);
+		end = skip_value(t, len, i);
+		if (key_end - key == 7 && memcmp(t + key, "\"addrs\"", 7) == 0) {
+			if (found++ || i >= len || t[i] != '[')
+				return -1;
+			arr->at = i;
+			arr->len = end - i;
+		}
+		i = skip_ws(t, len, end);
+		if (i >= len || t[i] != ',')
+			break;
+		i = skip_ws(t, len, i + 1);
+	}
+	return found && i < len && t[i] == '}' ? 0 : -1;
+}
+
+/* The elements of the array at arr, which must end in ']'. */
+static int split_array(const char *t, struct span arr, struct pieces *p)
+{
+	size_t end = arr.at + arr.len - 1, i = skip_ws(t, end, arr.at + 1);
+
+	if (arr.len < 2 || t[end] != ']')
+		return -1;
+	while (i < end) {
+		size_t e = skip_value(t, end, i);
+
+		if (e == i)
+			return -1;
+		if (p->n == p->cap) {
+			p->cap = MAX(p->cap * 2, 1024);
+			p->elem = xrealloc(p->elem, p->cap * sizeof(*p->elem));
+		}
+		p->elem[p->n].at = i;
+		p->elem[p->n++].len = e - i;
+		i = skip_ws(t, end, e);
+		if (i < end && (t[i] != ',' || (i = skip_ws(t, end, i + 1)) == end))
+			return -1; /* not a comma, or a trailing one */
+	}
+	return 0;
+}
+
+/* A piece that is exactly one JSON value, else NULL (also when its tree is over budget). */
+static json_object *piece_parse(struct json_tokener *tok, const char *text, size_t len)
+{
+	json_object *o;
+
+	if (tree_cost(text, len) > NAMERD_JSON_BUDGET)
+		return NULL;
+	json_tokener_reset(tok);
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (o && json_tokener_get_parse_end(tok) != len) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Every element parses (for answers that are not bound, whose addrs are not decoded). */
+static int pieces_valid(struct pieces *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		json_object *o = addr_at(NULL, p, i);
+
+		if (!o)
+			return -1;
+		json_object_put(o);
+	}
+	return 0;
+}
+
+/* The skeleton: text with the addrs array emptied. */
+static json_object *skeleton_parse(const char *text, size_t len, struct span arr)
+{
+	size_t tail = len - arr.at - arr.len, n = arr.at + 2 + tail;
+	struct json_tokener *tok = json_tokener_new_ex(NAMERD_JSON_DEPTH);
+	char *sk = xmalloc(n);
+	json_object *o = NULL;
+
+	memcpy(sk, text, arr.at);
+	memcpy(sk + arr.at, "[]", 2);
+	memcpy(sk + arr.at + 2, text + arr.at + arr.len, tail);
+	if (tok) {
+		json_tokener_set_flags(tok, TOKENER_FLAGS);
+		o = piece_parse(tok, sk, n);
+		json_tokener_free(tok);
+	}
+	free(sk);
+	return o;
+}
+
+/* 0 with the answer when the document decodes in pieces; -1: use the whole tree. */
+static int decode_pieces(const char *text, size_t len, struct namerd_answer *out)
+{
+	struct pieces p = { .text = text };
+	struct span arr = { 0, 0 };
+	json_object *root = NULL;
 	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	out->kind = NAMERD_PENDING;
-	if (err && errlen > 0)
-		err[0] = '\0';
-	if (len > NAMERD_JSON_MAX)
-		return fail(err, errlen, "document of %zu bytes exceeds %u", len, NAMERD_JSON_MAX);
-	while (start < len && is_ws(text[start]))
-		start++;
-	if (start == len)
-		return fail(err, errlen, "empty document");
-	/* Not worth parsing: namerd ends a watch stream with plain error text. */
-	c = (unsigned char)text[start];
-	if (c != '{') {
-		if (c > 0x20 && c < 0x7f)
-			return fail(err, errlen, "not a JSON object (starts with '%c')", c);
-		return fail(err, errlen, "not a JSON object (starts with byte 0x%02x)", c);
-	}
-	cost = tree_cost(text + start, len - start);
+	while (len > 0 && is_ws(text[len - 1]))
+		len--; /* the whole-tree path allows trailing whitespace too */
+	if (find_addrs(text, len, &arr) < 0 || split_array(text, arr, &p) < 0)
+		goto fail;
+	p.tok = json_tokener_new_ex(NAMERD_JSON_DEPTH - 2);
+	root = skeleton_parse(text, len, arr);
+	if (!p.tok || !root)
+		goto fail;
+	json_tokener_set_flags(p.tok, TOKENER_FLAGS);
+	rc = decode_root(root, &p, out, NULL, 0);
+	if (rc == 0 && out->kind != NAMERD_BOUND)
+		rc = pieces_valid(&p);
+fail:
+	json_object_put(root);
+	if (p.tok)
+		json_tokener_free(p.tok);
+	free(p.elem);
+	return rc;
+}
+
+/* The whole document as one json-c tree; text[start] is its '{'. */
+static int decode_whole(const char *text, size_t len, size_t start, struct namerd_answer *out,
+			char *err, size_t errlen)
+{
+	uint64_t cost = tree_cost(text + start, len - start);
+	struct json_tokener *tok;
+	json_object *root;
+	int rc;
+
 	if (cost > NAMERD_JSON_BUDGET)
 		return fail(err, errlen, "document would take about %llu MiB to parse, over %u",
 			    (unsigned long long)(cost >> 20), NAMERD_JSON_BUDGET >> 20);
@@ -414,10 +614,41 @@ int namerd_json_decode(const char *text, size_t len, struct namerd_answer *out, 
 		if (end < len)
 			rc = fail(err, errlen, "trailing data at byte %zu", end);
 		else
-			rc = decode_root(root, out, err, errlen);
+			rc = decode_root(root, NULL, out, err, errlen);
 	}
 	json_object_put(root);
 	json_tokener_free(tok);
+	return rc;
+}
+
+int namerd_json_decode(const char *text, size_t len, struct namerd_answer *out, char *err,
+		       size_t errlen)
+{
+	size_t start = 0;
+	unsigned char c;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = NAMERD_PENDING;
+	if (err && errlen > 0)
+		err[0] = '\0';
+	if (len > NAMERD_JSON_MAX)
+		return fail(err, errlen, "document of %zu bytes exceeds %u", len, NAMERD_JSON_MAX);
+	while (start < len && is_ws(text[start]))
+		start++;
+	if (start == len)
+		return fail(err, errlen, "empty document");
+	/* Not worth parsing: namerd ends a watch stream with plain error text. */
+	c = (unsigned char)text[start];
+	if (c != '{') {
+		if (c > 0x20 && c < 0x7f)
+			return fail(err, errlen, "not a JSON object (starts with '%c')", c);
+		return fail(err, errlen, "not a JSON object (starts with byte 0x%02x)", c);
+	}
+	if (decode_pieces(text + start, len - start, out) == 0)
+		return 0;
+	namerd_answer_clear(out);
+	rc = decode_whole(text, len, start, out, err, errlen);
 	if (rc < 0) {
 		namerd_answer_clear(out);
 		if (err && errlen > 0 && err[0] == '\0')

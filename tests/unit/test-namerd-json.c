@@ -8,6 +8,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -492,6 +494,139 @@ static void test_malformed_nesting(void)
 	free(t);
 }
 
+/*
+ * A document whose top-level addrs is an array decodes in pieces; spelling
+ * the key "\u0061ddrs" sends the same document through the whole tree.
+ * Both must agree on valid documents and on thousands of mutations of them.
+ */
+static const char *const piece_seeds[] = {
+	BODY_PLAIN,
+	BODY_TWO,
+	BODY_WEIGHTS,
+	BODY_EMPTY,
+	BODY_DTAB,
+	"{\"meta\":{\"a\":[1,{\"b\":\"]}\\\"\"}]},\"addrs\":[ {\"ip\":\"fe80:0:0:0:0:0:0:1%1\","
+	"\"port\":1,\"meta\":{\"x\":[[],{}],\"endpoint_addr_weight\":\"2\"}} ,\n{\"ip\":"
+	"\"10.0.0.1\",\"port\":65535} ],\"type\":\"bound\"}\n",
+	"{\"type\":\"neg\",\"addrs\":[{\"ip\":\"10.0.0.1\",\"port\":80,\"meta\":{}}]}",
+	"{\"type\":\"failed\",\"cause\":\"x\",\"addrs\":[[],{},\"\\u005d\",null,1.5,true]}",
+	"{\"addrs\":[{\"ip\":\"10.0.0.1\",\"port\":80,\"meta\":{\"s\":\"a,b]c}\\\\\"}}],\"type\":"
+	"\"bound\",\"addrs2\":[],\"m\":{\"addrs\":[1]}}",
+	"{\"type\":\"bound\",\"addrs\":[{\"ip\":\"10.0.0.1\",\"port\":80},{\"ip\":\"10.0.0.1\","
+	"\"port\":80,\"meta\":{\"endpoint_addr_weight\":0}}],\"addrs\":[]}",
+	"{\"type\":\"bound\",\"addrs\":[{\"ip\":\"10.0.0.1\",\"port\":80}],\"\\u0061ddrs\":[]}",
+};
+
+static char *whole_variant(const char *text, size_t len, size_t *vlen)
+{
+	const char *at = memmem(text, len, "\"addrs\"", 7);
+	char *v = xmalloc(len + 8);
+
+	if (!at) {
+		memcpy(v, text, len);
+		*vlen = len;
+		return v;
+	}
+	size_t pre = (size_t)(at - text);
+	memcpy(v, text, pre);
+	memcpy(v + pre, "\"\\u0061ddrs\"", 12);
+	memcpy(v + pre + 12, at + 7, len - pre - 7);
+	*vlen = len + 5;
+	return v;
+}
+
+static bool same_answer(const struct namerd_answer *a, const struct namerd_answer *b)
+{
+	if (a->kind != b->kind || a->n != b->n || !a->cause != !b->cause)
+		return false;
+	if (a->cause && strcmp(a->cause, b->cause) != 0)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->eps[i].weight != b->eps[i].weight ||
+		    memcmp(&a->eps[i].addr, &b->eps[i].addr, sizeof(a->eps[i].addr)) != 0)
+			return false;
+	return true;
+}
+
+/* 0 when text decodes the same both ways; *rc is the pieces' result. */
+static int compare_paths(const char *text, size_t len, int *rc)
+{
+	struct namerd_answer a, b;
+	size_t vlen;
+	char *v = whole_variant(text, len, &vlen);
+	int rb, differ;
+
+	*rc = namerd_json_decode(text, len, &a, NULL, 0);
+	rb = namerd_json_decode(v, vlen, &b, NULL, 0);
+	differ = *rc != rb || (*rc == 0 && !same_answer(&a, &b));
+	if (differ)
+		diag("differ (%d vs %d): %.*s", *rc, rb, (int)len, text);
+	namerd_answer_clear(&a);
+	namerd_answer_clear(&b);
+	free(v);
+	return differ ? -1 : 0;
+}
+
+static size_t mutate(char *t, size_t len, size_t cap, uint64_t *seed)
+{
+	static const char set[] = "{}[]\",:\\ 0a-.\n";
+	uint64_t r;
+	size_t at;
+
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	r = *seed >> 16;
+	at = len ? (size_t)(r >> 8) % len : 0;
+	switch (r % 4) {
+	case 0:
+		if (len)
+			t[at] = set[(r >> 40) % (sizeof(set) - 1)];
+		break;
+	case 1:
+		if (len)
+			memmove(t + at, t + at + 1, --len - at);
+		break;
+	case 2:
+		if (len < cap) {
+			memmove(t + at + 1, t + at, len++ - at);
+			t[at] = set[(r >> 40) % (sizeof(set) - 1)];
+		}
+		break;
+	default:
+		if (len && len + 20 <= cap) {
+			size_t from = (size_t)(r >> 32) % len,
+			       n = MIN((size_t)(r >> 48) % 20, len - from);
+			memmove(t + at + n, t + at, len - at);
+			memmove(t + at, t + (from >= at ? from + n : from), n);
+			len += n;
+		}
+	}
+	return len;
+}
+
+static void test_pieces_match_whole(void)
+{
+	uint64_t seed = 42;
+	int bad_seeds = 0, differ = 0, accepted = 0, rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(piece_seeds); i++)
+		bad_seeds += compare_paths(piece_seeds[i], strlen(piece_seeds[i]), &rc) < 0;
+	ok(bad_seeds == 0, "%zu documents decode the same in pieces and as one tree",
+	   ARRAY_SIZE(piece_seeds));
+	for (int round = 0; round < 20000; round++) {
+		const char *s = piece_seeds[(size_t)round % ARRAY_SIZE(piece_seeds)];
+		size_t len = strlen(s), cap = len + 64;
+		char *t = xmalloc(cap);
+
+		memcpy(t, s, len);
+		for (int k = 0; k <= round % 3; k++)
+			len = mutate(t, len, cap, &seed);
+		differ += compare_paths(t, len, &rc) < 0;
+		accepted += rc == 0;
+		free(t);
+	}
+	ok(differ == 0, "20000 mutations decode the same both ways (%d accepted)", accepted);
+}
+
 static void test_limits(void)
 {
 	struct namerd_answer a;
@@ -506,13 +641,13 @@ static void test_limits(void)
 	t = xmalloc(len);
 	memset(t, ' ', len);
 	memcpy(t, BODY_NEG, strlen(BODY_NEG));
-	bad_len("input over 16 MiB", t, len);
+	bad_len("input over NAMERD_JSON_MAX", t, len);
 	ok(namerd_json_decode(t, NAMERD_JSON_MAX, &a, NULL, 0) == 0 && a.kind == NAMERD_NEG,
-	   "16 MiB body (mostly whitespace) accepted");
+	   "%u MiB body (mostly whitespace) accepted", NAMERD_JSON_MAX >> 20);
 	namerd_answer_clear(&a);
 	free(t);
 
-	/* 16 MiB of a single string. */
+	/* NAMERD_JSON_MAX of a single string. */
 	t = xmalloc(NAMERD_JSON_MAX + 1);
 	len = (size_t)sprintf(t, "{\"type\":\"failed\",\"cause\":\"");
 	memset(t + len, 'a', NAMERD_JSON_MAX - len - 2);
@@ -521,7 +656,8 @@ static void test_limits(void)
 	rc = namerd_json_decode(t, NAMERD_JSON_MAX, &a, NULL, 0);
 	t0 = now_ms() - t0;
 	ok(rc == 0 && a.cause && strlen(a.cause) == NAMERD_CAUSE_MAX,
-	   "16 MiB cause decodes, cut to %d bytes (%lld ms)", NAMERD_CAUSE_MAX, (long long)t0);
+	   "%u MiB cause decodes, cut to %d bytes (%lld ms)", NAMERD_JSON_MAX >> 20,
+	   NAMERD_CAUSE_MAX, (long long)t0);
 	namerd_answer_clear(&a);
 	free(t);
 
@@ -538,7 +674,7 @@ static void test_limits(void)
 	while (len < NAMERD_JSON_MAX - 16)
 		len += (size_t)sprintf(t + len, "0,");
 	len += (size_t)sprintf(t + len, "0]}");
-	bad_len("16 MiB of 0, in meta (~600 MiB as a json-c tree)", t, len);
+	bad_len("NAMERD_JSON_MAX of 0, in meta (~1.5 GiB as a json-c tree)", t, len);
 	free(t);
 
 	for (n = NAMERD_MAX_ADDRS; n <= NAMERD_MAX_ADDRS + 1; n++) {
@@ -560,6 +696,49 @@ static void test_limits(void)
 		namerd_answer_clear(&a);
 		free(t);
 	}
+}
+
+/* 100,000 addresses as a large namerd might send them, the array under key. */
+static size_t large_realistic(char *t, size_t cap, const char *key)
+{
+	size_t len = (size_t)snprintf(t, cap, "{\"type\":\"bound\",\"%s\":[", key);
+
+	for (size_t i = 0; i < NAMERD_MAX_ADDRS; i++)
+		len += (size_t)snprintf(
+			t + len, cap - len,
+			"%s{\"ip\":\"2001:db8:0:0:0:0:%zx:%zx\",\"port\":%zu,\"meta\":{"
+			"\"endpoint_addr_weight\":1.0E-4,\"nodeName\":\"gke-prod-default-pool-"
+			"3f2a9c1e"
+			"-%zu\",\"zone\":\"us-central1-a\"}}",
+			i ? "," : "", i >> 16, i & 0xffff, 30000 + i % 1000, i);
+	len += (size_t)snprintf(t + len, cap - len,
+				"],\"meta\":{\"authority\":\"web.service.dc1.consul\"}}\n");
+	return len;
+}
+
+static void test_large_realistic(void)
+{
+	size_t n = NAMERD_MAX_ADDRS, cap = 256 * n, len;
+	char *t = xmalloc(cap), err[NAMERD_ERRLEN] = "", name[NETADDR_STRLEN] = "";
+	struct namerd_answer a;
+	int64_t ms;
+	int rc;
+
+	len = large_realistic(t, cap, "addrs");
+	ms = now_ms();
+	rc = namerd_json_decode(t, len, &a, err, sizeof(err));
+	ms = now_ms() - ms;
+	ep_name(&a, n - 1, name);
+	ok(rc == 0 && a.n == n && a.eps[0].weight == 1.0E-4 &&
+		   strcmp(name, "[2001:db8::1:869f]:30999") == 0,
+	   "%zu IPv6 addresses with meta, %zu MiB, accepted in %lld ms (%s%s)", n, len >> 20,
+	   (long long)ms, name, err);
+	namerd_answer_clear(&a);
+	len = large_realistic(t, cap, "\\u0061ddrs"); /* the same key, read by json-c */
+	rc = namerd_json_decode(t, len, &a, err, sizeof(err));
+	ok(rc == -1 && strstr(err, "to parse, over"), "as one tree it would be refused (%s)", err);
+	namerd_answer_clear(&a);
+	free(t);
 }
 
 static void test_api(void)
@@ -632,7 +811,9 @@ int main(void)
 	test_malformed_documents();
 	test_malformed_addresses();
 	test_malformed_nesting();
+	test_pieces_match_whole();
 	test_limits();
+	test_large_realistic();
 	test_api();
 	test_threads();
 	return tap_done();
