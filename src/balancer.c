@@ -39,6 +39,7 @@ struct endpoint {
 	unsigned failures_in_row;
 	unsigned ejections; /* consecutive ejections, drives the backoff */
 	int64_t ejected_until;
+	bool failing; /* a failure episode: no success since the first failure */
 	bool draining;
 	size_t slot; /* index in b->draining while draining */
 	uint64_t connects;
@@ -484,8 +485,15 @@ static int wait_resolved_locked(struct balancer *b, int64_t deadline_ms)
 	return 0;
 }
 
+const char *pick_failure_name(enum pick_failure f)
+{
+	static const char *const names[] = { "no endpoints", "not resolved",
+					     "all endpoints tried" };
+	return f < ARRAY_SIZE(names) ? names[f] : "?";
+}
+
 struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried, size_t ntried,
-			       int64_t deadline_ms, const char **why)
+			       int64_t deadline_ms, enum pick_failure *why)
 {
 	struct endpoint *e = NULL;
 	int64_t now = now_ms();
@@ -493,7 +501,7 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 
 	pthread_mutex_lock(&b->lock);
 	if (wait_resolved_locked(b, deadline_ms) < 0) {
-		*why = "not resolved";
+		*why = PICK_NOT_RESOLVED;
 		goto out;
 	}
 	e = choose_locked(b, tried, ntried, false, now);
@@ -510,7 +518,7 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
 	if (e)
 		e->active++;
 	else
-		*why = ntried ? "all endpoints tried" : "no endpoints";
+		*why = ntried ? PICK_ALL_TRIED : PICK_NO_ENDPOINTS;
 out:
 	pthread_mutex_unlock(&b->lock);
 	if (episode > 0)
@@ -560,15 +568,18 @@ static int64_t record_failure_locked(struct balancer *b, struct endpoint *e, enu
 }
 
 /* Logging waits until the lock is released; e stays valid until the caller's balancer_release. */
-void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r)
+bool balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r)
 {
 	unsigned back_after = 0; /* ejections that this success ends */
 	int64_t ejected_ms = -1;
 	uint64_t failed = 0;
+	bool recovered = false, first = false;
 
 	pthread_mutex_lock(&b->lock);
 	e->connects++;
 	if (r == CONNECT_OK) {
+		recovered = e->failing;
+		e->failing = false;
 		back_after = e->ejections;
 		if (e->ejected_until)
 			b->ejected_until = 0; /* it is eligible again */
@@ -580,14 +591,19 @@ void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result
 	} else {
 		ejected_ms = record_failure_locked(b, e, r);
 		failed = e->failed;
+		first = !e->failing;
+		e->failing = true;
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (back_after)
 		log_info("%s: endpoint %s is back after %u ejection(s)", b->label, e->name,
 			 back_after);
+	else if (recovered)
+		log_info("%s: endpoint %s answers again", b->label, e->name);
 	if (ejected_ms >= 0)
 		log_warn("%s: endpoint %s ejected for %lld ms after %llu failure(s)", b->label,
 			 e->name, (long long)ejected_ms, (unsigned long long)failed);
+	return first;
 }
 
 void balancer_release(struct balancer *b, struct endpoint *e)

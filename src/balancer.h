@@ -87,12 +87,18 @@ bool balancer_resolved(struct balancer *b);
  * proportion to their weight (power of two choices).  Ejected endpoints are
  * skipped unless every candidate is ejected (fail open).  Until the first
  * update it waits for one, up to deadline_ms (now_ms clock).  NULL: nothing
- * to choose; *why then says "no endpoints", "not resolved" or "all tried".
+ * to choose; *why then says which case it is.
  */
+enum pick_failure { PICK_NO_ENDPOINTS, PICK_NOT_RESOLVED, PICK_ALL_TRIED };
+const char *pick_failure_name(enum pick_failure f);
 struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried, size_t ntried,
-			       int64_t deadline_ms, const char **why);
+			       int64_t deadline_ms, enum pick_failure *why);
 /* Records the outcome of a connect attempt to e. */
-void balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r);
+/* Records how an attempt on e ended.  True when it is e's first failure
+ * since it last answered (a failure episode begins): the caller, which
+ * knows the error, warns once per episode.  The end of an episode is
+ * logged here. */
+bool balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r);
 /* Ends one connection (or attempt) counted on e by balancer_pick. */
 void balancer_release(struct balancer *b, struct endpoint *e);
 

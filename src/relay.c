@@ -308,15 +308,15 @@ static int conn_connect(struct conn *c)
 	for (unsigned i = 0; i < attempts; i++) {
 		int64_t now = now_ms();
 		int64_t deadline = MIN(now + cl->connect_timeout_ms, overall);
-		const char *why = NULL;
+		enum pick_failure why = PICK_NO_ENDPOINTS;
 		struct endpoint *e = balancer_pick(c->bal, tried, i, deadline, &why);
 
 		if (!e) {
 			if (i == 0) {
 				set_reason(c,
-					   strcmp(why, "not resolved") == 0 ? CLOSE_NOT_RESOLVED
-									    : CLOSE_NO_ENDPOINTS,
-					   "%s", why);
+					   why == PICK_NOT_RESOLVED ? CLOSE_NOT_RESOLVED
+								    : CLOSE_NO_ENDPOINTS,
+					   "%s", pick_failure_name(why));
 			} else {
 				set_reason(c, CLOSE_CONNECT_FAILED, "connect failed: %s", err);
 			}
@@ -325,7 +325,11 @@ static int conn_connect(struct conn *c)
 		tried[i] = e;
 		snprintf(c->endpoint_name, sizeof(c->endpoint_name), "%s", endpoint_name(e));
 		enum connect_result r = connect_endpoint(c, e, deadline, err);
-		balancer_report(c->bal, e, r);
+		if (balancer_report(c->bal, e, r))
+			log_warn(
+				"%s: endpoint %s is failing: %s (%s); warned once until it answers",
+				proxy_label(c->job->proxy), endpoint_name(e), err,
+				connect_result_name(r));
 		if (r == CONNECT_OK) {
 			c->connected_us = now_us();
 			c->ep = e;

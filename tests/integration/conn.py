@@ -329,6 +329,28 @@ class NeverReadBackend(Backend):
             time.sleep(0.1)
 
 
+def test_failure_episode_warned_once():
+    """A refusing endpoint is warned about at its first failure, with the cause, not only
+    when failure accrual ejects it; once per episode, which ends when it answers again."""
+    port = unused_port()
+    addr = "127.0.0.1:%d" % port
+    d = daemon(static_config(["127.0.0.1:0"], [addr], extra_proxy="client:\n  retries: 0"))
+    rx = r"WARN  proxy0: endpoint %s is failing: .*refused" % re.escape(addr)
+    for i in range(3):
+        t.eq(first_line(d.port()), b"", "connection %d to a refusing endpoint is closed" % (i + 1))
+        if i == 0:
+            t.ok(d.wait_log(rx), "the first failure is warned at once, with its cause")
+    t.ok(d.wait_log(r"reason=connect failed", count=3), "... all three connections failed")
+    t.eq(len(re.findall(rx, d.log())), 1, "... and only once for the episode")
+    b = backend(EchoBackend, port=port)
+    reply, _ = exchange(d.port(), b"up again")
+    t.eq(reply, b"up again", "the endpoint answers again")
+    t.ok(d.wait_log(r"INFO  proxy0: endpoint %s answers again" % re.escape(addr)), "... which is logged")
+    b.close()
+    first_line(d.port())
+    t.ok(d.wait_log(rx, count=2), "a new episode is warned again")
+
+
 def test_faulty_endpoints():
     r = backend(ResetBackend)
     d = daemon(static_config(["127.0.0.1:0"], [r.addr]))
@@ -399,6 +421,7 @@ t.run(
     test_access_log_off_and_on,
     test_many_connections,
     test_fd_exhaustion,
+    test_failure_episode_warned_once,
     test_faulty_endpoints,
     test_vanishing_clients,
 )

@@ -270,6 +270,12 @@ class Backend:
     def close(self):
         self.closed = True
         try:
+            # shutdown first: close alone leaves the socket listening while the accept
+            # thread is blocked in accept(), and new connections would still be taken.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
