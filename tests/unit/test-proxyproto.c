@@ -116,6 +116,33 @@ static void test_v2_and_build(void)
 	ok(n == 16 && parse((char *)buf, n, &info) == 16 && info.local,
 	   "mixed families: v2 sends LOCAL without addresses");
 	ok(proxyproto_build(2, &src, &dst, buf, 15) == 0, "a buffer too small for LOCAL: 0");
+}
+
+/* A PROXY command with each family byte: the known ones taken, the rest rejected. */
+static void test_v2_families(const uint8_t *proxy_hdr)
+{
+	struct proxyproto_info info;
+
+	for (unsigned fam = 0; fam < 256; fam++) {
+		bool known = fam == 0x00 || fam == 0x11 || fam == 0x12 || fam == 0x21 ||
+			     fam == 0x22 || fam == 0x31 || fam == 0x32;
+		uint8_t h[16 + 216] = { 0 };
+		memcpy(h, proxy_hdr, 16);
+		h[13] = (uint8_t)fam;
+		h[15] = 216;
+		if ((parse((char *)h, sizeof(h), &info) == -1) == known) {
+			ok(0, "v2 PROXY with family 0x%02x is %s", fam,
+			   known ? "taken" : "rejected");
+			break;
+		}
+		if (fam == 255)
+			ok(1, "v2 PROXY takes the 7 known families and rejects the 249 others");
+	}
+}
+
+static void test_v2_local_and_bad(void)
+{
+	struct proxyproto_info info;
 
 	/* LOCAL with TLVs, then data: only the header is taken. */
 	uint8_t local[16 + 7 + 3] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55,
@@ -141,26 +168,13 @@ static void test_v2_and_build(void)
 	memcpy(shortv4, bad, 16);
 	memset(shortv4 + 16, 0, 4);
 	ok(parse((char *)shortv4, 20, &info) == -1, "v2 TCP4 with short addresses is rejected");
-	for (unsigned fam = 0; fam < 256; fam++) {
-		bool known = fam == 0x00 || fam == 0x11 || fam == 0x12 || fam == 0x21 ||
-			     fam == 0x22 || fam == 0x31 || fam == 0x32;
-		uint8_t h[16 + 216] = { 0 };
-		memcpy(h, bad, 16);
-		h[13] = (uint8_t)fam;
-		h[15] = 216;
-		if ((parse((char *)h, sizeof(h), &info) == -1) == known) {
-			ok(0, "v2 PROXY with family 0x%02x is %s", fam,
-			   known ? "taken" : "rejected");
-			break;
-		}
-		if (fam == 255)
-			ok(1, "v2 PROXY takes the 7 known families and rejects the 249 others");
-	}
+	test_v2_families(bad);
 }
 
 int main(void)
 {
 	test_v1();
 	test_v2_and_build();
+	test_v2_local_and_bad();
 	return tap_done();
 }
