@@ -380,6 +380,19 @@ def test_watch_clean_end_pace():
 CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 
 
+
+def logged_clean(d, rx, words, what):
+    """The first log line matching rx holds every word and no control character."""
+    lines = d.wait_log(rx)
+    line = lines[0] if lines else ""
+    t.ok(line and all(w in line for w in words) and not CONTROLS.search(line), "%s: %r" % (what, line))
+
+
+def last_error_clean(d, word):
+    err = json.loads(admin_get(d, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
+    t.ok(word in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+
+
 def test_error_text_sanitized():
     n = namerd()
     a = backend("a")
@@ -387,16 +400,13 @@ def test_error_text_sanitized():
     d = daemon(namerd_config(n, mode="poll"))
     t.eq(who(d.port()), "a", "sanitize: served")
     n.fail_next(1, 500, b"boom \x1b[31mred\x1b[0m\rtail\nsecond line\n")
-    lines = d.wait_log("HTTP 500 boom[^\n]*")
-    t.ok(lines and "red" in lines[0] and "tail" in lines[0] and not CONTROLS.search(lines[0]),
-         "poll: an HTTP 500 body is logged on one line without control characters: %r" % (lines and lines[0]))
+    logged_clean(d, "HTTP 500 boom[^\n]*", ["red", "tail"],
+                 "poll: an HTTP 500 body is logged on one line without control characters")
     t.ok(d.wait_log("answers again"), "poll: recovered")
     n.set_failed(NS, PATH, "bad \x1b[2Jcause\nnext\x07")
-    lines = d.wait_log("resolution failed: bad[^\n]*")
-    t.ok(lines and "next" in lines[0] and not CONTROLS.search(lines[0]),
-         "poll: a failed cause is logged on one line without control characters: %r" % (lines and lines[0]))
-    err = json.loads(admin_get(d, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
-    t.ok("cause" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+    logged_clean(d, "resolution failed: bad[^\n]*", ["next"],
+                 "poll: a failed cause is logged on one line without control characters")
+    last_error_clean(d, "cause")
     t.ok(not CONTROLS.search(d.log().replace("\n", "")), "no control character anywhere in the poll daemon's log")
 
     n = namerd()
@@ -404,11 +414,9 @@ def test_error_text_sanitized():
     w = daemon(namerd_config(n))
     t.eq(who(w.port()), "a", "watch sanitize: served")
     n.set_error(NS, PATH, "tree \x1b[31mbroke\rhere\x1b[0m")
-    lines = w.wait_log("namerd error: tree[^\n]*")
-    t.ok(lines and "here" in lines[0] and not CONTROLS.search(lines[0]),
-         "watch: a namerd error line is logged without control characters: %r" % (lines and lines[0]))
-    err = json.loads(admin_get(w, "/endpoints"))["proxies"][0]["discovery"].get("last_error", "")
-    t.ok("broke" in err and not CONTROLS.search(err), "/endpoints last_error has no control characters: %r" % err)
+    logged_clean(w, "namerd error: tree[^\n]*", ["here"],
+                 "watch: a namerd error line is logged without control characters")
+    last_error_clean(w, "broke")
     t.ok(not CONTROLS.search(w.log().replace("\n", "")), "no control character anywhere in the watch daemon's log")
 
 
