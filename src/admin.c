@@ -2,17 +2,14 @@
 
 #include "admin.h"
 
-#include "balancer.h"
+#include "control.h"
 #include "log.h"
 #include "metrics.h"
-#include "namerd.h"
-#include "proxy.h"
 #include "runtime.h"
 
 #include <arpa/inet.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
-#include <json-c/json.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -238,7 +235,16 @@ static bool refused(struct admin *a, struct MHD_Connection *conn, const char *ur
 
 /* ------------------------------------------------------------------ handlers */
 
-static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn)
+/* One request, with its body gathered before the handler runs. */
+struct request {
+	const char *url, *method; /* libmicrohttpd's, valid for the request */
+	size_t len;
+	bool too_big;
+	char body[CONTROL_BODY_MAX + 1];
+};
+
+static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn,
+				 const struct request *r)
 {
 	struct mbuf m = { 0 };
 
@@ -247,7 +253,8 @@ static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn)
 		     true);
 }
 
-static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn)
+static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn,
+				 const struct request *r)
 {
 	if (runtime_draining(a->rt)) /* read first: no lock, while the drain holds it */
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: shutting down\n");
@@ -256,88 +263,16 @@ static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn)
 	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: waiting for endpoints\n");
 }
 
-static const char *state_name(enum endpoint_state s)
+static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *conn,
+				 const struct request *r)
 {
-	return s == EP_ACTIVE ? "active" : s == EP_EJECTED ? "ejected" : "draining";
-}
+	char *body = control_state(a->rt);
 
-static json_object *discovery_json(struct proxy *p)
-{
-	json_object *d = json_object_new_object();
-	struct namerd *n = proxy_namerd(p);
-	struct namerd_status st;
-
-	if (!n) {
-		json_object_object_add(d, "kind", json_object_new_string("static"));
-		return d;
-	}
-	namerd_status(n, &st);
-	json_object_object_add(d, "kind", json_object_new_string("namerd"));
-	json_object_object_add(d, "url", json_object_new_string(st.url));
-	json_object_object_add(d, "answered", json_object_new_boolean(st.answered));
-	json_object_object_add(d, "failing", json_object_new_boolean(st.failing));
-	if (st.last_update_ms)
-		json_object_object_add(
-			d, "last_update_secs_ago",
-			json_object_new_double((double)(now_ms() - st.last_update_ms) / 1000.0));
-	if (st.last_error[0])
-		json_object_object_add(d, "last_error", json_object_new_string(st.last_error));
-	return d;
-}
-
-static json_object *endpoints_json(struct proxy *p)
-{
-	json_object *arr = json_object_new_array();
-	size_t n = balancer_snapshot(proxy_balancer(p), NULL, 0);
-	struct endpoint_view *v = xcalloc(n ? n : 1, sizeof(*v));
-
-	n = MIN(n, balancer_snapshot(proxy_balancer(p), v, n));
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_new_object();
-		uint64_t failed = 0;
-		for (int r = 0; r < CONNECT_RESULTS; r++)
-			failed += v[i].failures[r];
-		json_object_object_add(e, "addr", json_object_new_string(v[i].name));
-		json_object_object_add(e, "weight", json_object_new_double(v[i].weight));
-		json_object_object_add(e, "active", json_object_new_int64(v[i].active));
-		json_object_object_add(e, "state", json_object_new_string(state_name(v[i].state)));
-		json_object_object_add(e, "consecutive_failures",
-				       json_object_new_int64(v[i].consecutive_failures));
-		json_object_object_add(e, "connects",
-				       json_object_new_int64((int64_t)v[i].connects));
-		json_object_object_add(e, "failures", json_object_new_int64((int64_t)failed));
-		json_object_array_add(arr, e);
-	}
-	free(v);
-	return arr;
-}
-
-static void proxy_json(struct proxy *p, void *arg)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "label", json_object_new_string(proxy_label(p)));
-	json_object_object_add(o, "ready", json_object_new_boolean(proxy_ready(p)));
-	json_object_object_add(o, "discovery", discovery_json(p));
-	json_object_object_add(o, "endpoints", endpoints_json(p));
-	json_object_array_add(arg, o);
-}
-
-static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *conn)
-{
-	json_object *root = json_object_new_object(), *proxies = json_object_new_array();
-	const char *text;
-	char *body;
-
-	runtime_for_each_proxy(a->rt, proxy_json, proxies);
-	json_object_object_add(root, "proxies", proxies);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
-	body = xasprintf("%s\n", text);
-	json_object_put(root);
 	return reply(conn, MHD_HTTP_OK, "application/json", body, strlen(body), true);
 }
 
-static enum MHD_Result post_shutdown(struct admin *a, struct MHD_Connection *conn)
+static enum MHD_Result post_shutdown(struct admin *a, struct MHD_Connection *conn,
+				 const struct request *r)
 {
 	log_info("admin: shutdown requested");
 	runtime_drain_begin(a->rt); /* /ready fails from now on */
@@ -368,7 +303,8 @@ static enum MHD_Result reload_wait(struct admin *a, struct MHD_Connection *conn)
 	}
 }
 
-static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn)
+static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn,
+				 const struct request *r)
 {
 	enum MHD_Result ret;
 
@@ -387,47 +323,118 @@ static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn)
 
 /* ------------------------------------------------------------------ routing */
 
+#define API_ENDPOINTS "/api/v1/proxies/"
+
+/* PUT or DELETE /api/v1/proxies/{label}/endpoints/{addr}. */
+static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn,
+				    const struct request *r)
+{
+	char *body;
+	unsigned status;
+
+	if (r->too_big) {
+		body = xasprintf("{\"error\":\"the body is over %u bytes\"}\n", CONTROL_BODY_MAX);
+		return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body, strlen(body),
+			     true);
+	}
+	status = control_endpoint(a->rt, r->method, r->url + strlen(API_ENDPOINTS), r->body, r->len,
+				  &body);
+	return reply(conn, status, "application/json", body, strlen(body), true);
+}
+
 struct route {
-	const char *path;
-	const char *method;
-	enum MHD_Result (*fn)(struct admin *a, struct MHD_Connection *conn);
+	const char *path; /* ending in '/': a prefix */
+	const char *methods[2];
+	enum MHD_Result (*fn)(struct admin *a, struct MHD_Connection *conn,
+			      const struct request *r);
 };
 
 static const struct route routes[] = {
-	{ "/metrics", "GET", get_metrics },     { "/ready", "GET", get_ready },
-	{ "/endpoints", "GET", get_endpoints }, { "/shutdown", "POST", post_shutdown },
-	{ "/reload", "POST", post_reload },
+	{ "/metrics", { "GET" }, get_metrics },
+	{ "/ready", { "GET" }, get_ready },
+	{ "/endpoints", { "GET" }, get_endpoints },
+	{ "/shutdown", { "POST" }, post_shutdown },
+	{ "/reload", { "POST" }, post_reload },
+	{ API_ENDPOINTS, { "PUT", "DELETE" }, api_endpoint },
 };
+
+static bool route_matches(const struct route *rt, const char *url)
+{
+	size_t n = strlen(rt->path);
+
+	return rt->path[n - 1] == '/' ? strncmp(url, rt->path, n) == 0 : strcmp(url, rt->path) == 0;
+}
+
+static bool route_allows(const struct route *rt, const char *method)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(rt->methods) && rt->methods[i]; i++)
+		if (strcmp(method, rt->methods[i]) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(rt->methods[i], "GET") == 0))
+			return true;
+	return false;
+}
+
+static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn,
+			     const struct request *r)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const struct route *rt = &routes[i];
+		if (!route_matches(rt, r->url))
+			continue;
+		if (route_allows(rt, r->method))
+			return rt->fn(a, conn, r);
+		return reply_allow(conn, rt->methods[1] ? "PUT, DELETE" : rt->methods[0]);
+	}
+	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* Gathers the body (at most CONTROL_BODY_MAX bytes are kept; past that the
+ * request is marked too big and the rest is dropped). */
+static void take_body(struct request *r, const char *data, size_t n)
+{
+	size_t room = CONTROL_BODY_MAX - r->len;
+
+	if (n > room)
+		r->too_big = true;
+	memcpy(r->body + r->len, data, MIN(n, room));
+	r->len += MIN(n, room);
+	r->body[r->len] = '\0';
+}
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
 {
-	static int started;
 	struct admin *a = cls;
+	struct request *r = *con_cls;
 	enum MHD_Result ret;
 
 	(void)version;
-	(void)upload_data;
-	if (!*con_cls) { /* first call: headers only; answer once any body is in */
-		*con_cls = &started;
+	if (!r) { /* first call: headers only; answer once the body is in */
+		r = xcalloc(1, sizeof(*r));
+		r->url = url;
+		r->method = method;
+		*con_cls = r;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		*upload_data_size = 0; /* bodies are ignored */
+		take_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (refused(a, conn, url, method, &ret))
 		return ret;
-	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-		if (strcmp(url, routes[i].path) != 0)
-			continue;
-		bool head = strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0;
-		if (strcmp(method, routes[i].method) == 0 || head)
-			return routes[i].fn(a, conn);
-		return reply_allow(conn, routes[i].method);
-	}
-	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+	return route(a, conn, r);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode why)
+{
+	(void)cls;
+	(void)conn;
+	(void)why;
+	free(*con_cls);
+	*con_cls = NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -491,6 +498,7 @@ static struct MHD_Daemon *admin_mhd_start(struct admin *a, int fd)
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_MAX_CONNECTIONS,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_SECS,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 				MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10), MHD_OPTION_END);
 }
 

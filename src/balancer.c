@@ -32,9 +32,10 @@ struct endpoint {
 	struct addr_key key;
 	struct netaddr addr;
 	char name[NETADDR_STRLEN];
-	/* Under b->lock; weight is written only by balancer_update, which also
-	 * reads it under update_lock alone. */
-	double weight;
+	/* Under b->lock; the weights are written only under update_lock too,
+	 * whose holder reads them without b->lock. */
+	double weight;     /* in force: what picks use (0 while drained) */
+	double configured; /* from discovery */
 	unsigned active;
 	unsigned failures_in_row;
 	unsigned ejections; /* consecutive ejections, drives the backoff */
@@ -45,6 +46,14 @@ struct endpoint {
 	uint64_t connects;
 	uint64_t failures[CONNECT_RESULTS];
 	uint64_t failed; /* all causes */
+	uint64_t bytes_from_client, bytes_to_client;
+};
+
+/* An operator's override for one address (see balancer.h). */
+struct override {
+	struct addr_key key;
+	char name[NETADDR_STRLEN];
+	struct endpoint_override o;
 };
 
 /*
@@ -67,6 +76,8 @@ struct balancer {
 	size_t neps;
 	struct endpoint **draining; /* removed but still carrying connections */
 	size_t ndraining, draining_cap;
+	struct override *ovr; /* sorted by key; changed under both locks, like eps */
+	size_t novr;
 	unsigned rr; /* rotates the scan start so that ties spread out */
 };
 
@@ -97,6 +108,7 @@ void balancer_free(struct balancer *b)
 	free(b->eps);
 	free(b->cum);
 	free(b->draining);
+	free(b->ovr);
 	free(b->label);
 	pthread_cond_destroy(&b->resolved_cond);
 	pthread_mutex_destroy(&b->update_lock);
@@ -144,7 +156,7 @@ static struct endpoint *endpoint_new(const struct endpoint_spec *s, const struct
 
 	e->key = *key;
 	e->addr = s->addr;
-	e->weight = s->weight;
+	e->weight = e->configured = s->weight;
 	netaddr_format(&e->addr, e->name, sizeof(e->name));
 	return e;
 }
@@ -188,8 +200,9 @@ struct update_plan {
 	size_t nnext;
 	size_t *fresh; /* indexes in next of endpoints made for this update */
 	size_t nfresh;
-	size_t *changed; /* indexes in next of kept endpoints whose weight changes */
-	double *weight;  /* their new weights */
+	size_t *changed;    /* indexes in next of kept endpoints whose weights change */
+	double *weight;     /* their new weights in force */
+	double *configured; /* and configured */
 	size_t nchanged;
 	struct endpoint **removed; /* current endpoints missing from the next set */
 	size_t nremoved;
@@ -209,24 +222,54 @@ static void plan_alloc(struct update_plan *p, size_t nu, size_t nold)
 	p->fresh = xcalloc(n, sizeof(*p->fresh));
 	p->changed = xcalloc(n, sizeof(*p->changed));
 	p->weight = xcalloc(n, sizeof(*p->weight));
+	p->configured = xcalloc(n, sizeof(*p->configured));
 	p->removed = xcalloc(nold ? nold : 1, sizeof(*p->removed));
 	p->discard = xcalloc(n + nold, sizeof(*p->discard));
 }
 
+/* The override for k, or NULL.  Caller holds b->lock or update_lock. */
+static const struct override *override_find(const struct balancer *b, const struct addr_key *k)
+{
+	size_t lo = 0, hi = b->novr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = key_cmp(&b->ovr[mid].key, k);
+
+		if (c == 0)
+			return &b->ovr[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The weight picks use: 0 while drained, else the override's or the configured one. */
+static double pick_weight(const struct override *o, double configured)
+{
+	if (o && o->o.has_drain && o->o.drain)
+		return 0.0;
+	return o && o->o.has_weight ? o->o.weight : configured;
+}
+
 /* Appends the endpoint for u to the plan: the current one with that address, or a new one. */
 static void plan_add(struct update_plan *p, const struct endpoint_spec *s, const struct incoming *u,
-		     struct endpoint *cur)
+		     struct endpoint *cur, double in_force)
 {
 	double sum = p->nnext ? p->cum[p->nnext - 1] : 0.0;
 
 	if (!cur) {
 		cur = endpoint_new(s, &u->key);
+		cur->weight = in_force;
 		p->fresh[p->nfresh++] = p->nnext;
-	} else if (cur->weight != s->weight) {
+	} else if (cur->weight != in_force || cur->configured != s->weight) {
 		p->changed[p->nchanged] = p->nnext;
-		p->weight[p->nchanged++] = s->weight;
+		p->configured[p->nchanged] = s->weight;
+		p->weight[p->nchanged++] = in_force;
 	}
-	p->cum[p->nnext] = sum + (s->weight > 0 ? s->weight : 0.0);
+	p->cum[p->nnext] = sum + (in_force > 0 ? in_force : 0.0);
 	p->next[p->nnext++] = cur;
 }
 
@@ -239,12 +282,15 @@ static void plan_build(struct balancer *b, const struct endpoint_spec *specs,
 
 	plan_alloc(p, nu, b->neps);
 	for (size_t j = 0; j < nu; j++) {
+		const struct endpoint_spec *s = &specs[u[j].idx];
+		double w = pick_weight(b->novr ? override_find(b, &u[j].key) : NULL, s->weight);
+
 		while (i < b->neps && key_cmp(&b->eps[i]->key, &u[j].key) < 0)
 			p->removed[p->nremoved++] = b->eps[i++];
 		if (i < b->neps && key_cmp(&b->eps[i]->key, &u[j].key) == 0)
-			plan_add(p, &specs[u[j].idx], &u[j], b->eps[i++]);
+			plan_add(p, s, &u[j], b->eps[i++], w);
 		else
-			plan_add(p, &specs[u[j].idx], &u[j], NULL);
+			plan_add(p, s, &u[j], NULL, w);
 	}
 	while (i < b->neps)
 		p->removed[p->nremoved++] = b->eps[i++];
@@ -257,6 +303,7 @@ static void plan_free(struct update_plan *p)
 	free(p->discard);
 	free(p->removed);
 	free(p->weight);
+	free(p->configured);
 	free(p->changed);
 	free(p->fresh);
 	free(p->old_eps);
@@ -314,6 +361,7 @@ static void revive_locked(struct balancer *b, struct update_plan *p)
 			continue;
 		draining_remove_locked(b, d[k - 1]);
 		d[k - 1]->weight = (*slot)->weight;
+		d[k - 1]->configured = (*slot)->configured;
 		p->discard[p->ndiscard++] = *slot;
 		*slot = d[k - 1];
 	}
@@ -325,8 +373,10 @@ static void revive_locked(struct balancer *b, struct update_plan *p)
 static void plan_commit_locked(struct balancer *b, struct update_plan *p)
 {
 	revive_locked(b, p);
-	for (size_t i = 0; i < p->nchanged; i++)
+	for (size_t i = 0; i < p->nchanged; i++) {
 		p->next[p->changed[i]]->weight = p->weight[i];
+		p->next[p->changed[i]]->configured = p->configured[i];
+	}
 	for (size_t i = 0; i < p->nremoved; i++) {
 		struct endpoint *e = p->removed[i];
 
@@ -606,11 +656,14 @@ bool balancer_report(struct balancer *b, struct endpoint *e, enum connect_result
 	return first;
 }
 
-void balancer_release(struct balancer *b, struct endpoint *e)
+void balancer_release(struct balancer *b, struct endpoint *e, uint64_t from_client,
+		      uint64_t to_client)
 {
 	bool gone = false;
 
 	pthread_mutex_lock(&b->lock);
+	e->bytes_from_client += from_client;
+	e->bytes_to_client += to_client;
 	if (e->active > 0)
 		e->active--;
 	if (e->draining && e->active == 0) {
@@ -634,15 +687,36 @@ const struct netaddr *endpoint_addr(const struct endpoint *e)
 
 /* ------------------------------------------------------------------ views */
 
-static void view_of(const struct endpoint *e, int64_t now, struct endpoint_view *v)
+const char *endpoint_state_name(enum endpoint_state s)
 {
+	static const char *const names[EP_STATES] = { "active", "ejected", "draining", "removed" };
+	return s < EP_STATES ? names[s] : "?";
+}
+
+/* Caller holds b->lock. */
+static void view_of(const struct balancer *b, const struct endpoint *e, int64_t now,
+		    struct endpoint_view *v)
+{
+	const struct override *o = b->novr ? override_find(b, &e->key) : NULL;
+
 	memcpy(v->name, e->name, sizeof(v->name));
-	v->weight = e->weight;
+	v->configured_weight = e->configured;
+	v->weight = o && o->o.has_weight ? o->o.weight : e->configured;
+	v->has_override = o != NULL;
+	if (o)
+		v->override = o->o;
 	v->active = e->active;
 	v->consecutive_failures = e->failures_in_row;
-	v->state = e->draining ? EP_DRAINING : e->ejected_until > now ? EP_EJECTED : EP_ACTIVE;
+	if (e->draining)
+		v->state = EP_REMOVED;
+	else if (o && o->o.has_drain && o->o.drain)
+		v->state = EP_DRAINING;
+	else
+		v->state = e->ejected_until > now ? EP_EJECTED : EP_ACTIVE;
 	v->connects = e->connects;
 	memcpy(v->failures, e->failures, sizeof(v->failures));
+	v->bytes_from_client = e->bytes_from_client;
+	v->bytes_to_client = e->bytes_to_client;
 }
 
 size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t max)
@@ -656,9 +730,129 @@ size_t balancer_snapshot(struct balancer *b, struct endpoint_view *out, size_t m
 	pthread_mutex_lock(&b->lock);
 	total = b->neps + b->ndraining;
 	for (k = 0; k < b->neps && k < max; k++)
-		view_of(b->eps[k], now, &out[k]);
+		view_of(b, b->eps[k], now, &out[k]);
 	for (size_t i = 0; i < b->ndraining && k < max; i++, k++)
-		view_of(b->draining[i], now, &out[k]);
+		view_of(b, b->draining[i], now, &out[k]);
 	pthread_mutex_unlock(&b->lock);
 	return total;
+}
+
+/* ------------------------------------------------------------------ overrides */
+
+/* The endpoint of the active set with key k, or NULL.  Caller holds b->lock. */
+static struct endpoint *endpoint_find_locked(const struct balancer *b, const struct addr_key *k)
+{
+	size_t lo = 0, hi = b->neps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = key_cmp(&b->eps[mid]->key, k);
+
+		if (c == 0)
+			return b->eps[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* After a weight changed in place: the prefix sums again.  Caller holds b->lock. */
+static void cum_rebuild_locked(struct balancer *b)
+{
+	double sum = 0.0;
+
+	for (size_t i = 0; i < b->neps; i++) {
+		sum += b->eps[i]->weight > 0 ? b->eps[i]->weight : 0.0;
+		b->cum[i] = sum;
+	}
+	b->ejected_until = 0;
+}
+
+/* The override for e's address, made (empty) if it has none.  Caller holds both locks. */
+static struct override *override_get_locked(struct balancer *b, const struct endpoint *e)
+{
+	size_t i = 0;
+
+	while (i < b->novr && key_cmp(&b->ovr[i].key, &e->key) < 0)
+		i++;
+	if (i < b->novr && key_cmp(&b->ovr[i].key, &e->key) == 0)
+		return &b->ovr[i];
+	b->ovr = xrealloc(b->ovr, (b->novr + 1) * sizeof(*b->ovr));
+	memmove(&b->ovr[i + 1], &b->ovr[i], (b->novr - i) * sizeof(*b->ovr));
+	b->novr++;
+	memset(&b->ovr[i], 0, sizeof(b->ovr[i]));
+	b->ovr[i].key = e->key;
+	memcpy(b->ovr[i].name, e->name, sizeof(b->ovr[i].name));
+	return &b->ovr[i];
+}
+
+int balancer_set_override(struct balancer *b, const struct netaddr *a,
+			  const struct endpoint_override *o)
+{
+	struct addr_key k;
+	struct endpoint *e;
+	struct override *ov;
+
+	addr_key(a, &k);
+	pthread_mutex_lock(&b->update_lock);
+	pthread_mutex_lock(&b->lock);
+	e = endpoint_find_locked(b, &k);
+	if (e) {
+		ov = override_get_locked(b, e);
+		if (o->has_weight) {
+			ov->o.has_weight = true;
+			ov->o.weight = o->weight;
+		}
+		if (o->has_drain) {
+			ov->o.has_drain = true;
+			ov->o.drain = o->drain;
+		}
+		e->weight = pick_weight(ov, e->configured);
+		cum_rebuild_locked(b);
+	}
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->update_lock);
+	return e ? 0 : -1;
+}
+
+int balancer_clear_override(struct balancer *b, const struct netaddr *a)
+{
+	struct addr_key k;
+	const struct override *ov;
+	struct endpoint *e;
+	int rc = -1;
+
+	addr_key(a, &k);
+	pthread_mutex_lock(&b->update_lock);
+	pthread_mutex_lock(&b->lock);
+	if ((ov = override_find(b, &k))) {
+		size_t i = (size_t)(ov - b->ovr);
+		memmove(&b->ovr[i], &b->ovr[i + 1], (b->novr - i - 1) * sizeof(*b->ovr));
+		b->novr--;
+		if ((e = endpoint_find_locked(b, &k))) {
+			e->weight = e->configured;
+			cum_rebuild_locked(b);
+		}
+		rc = 0;
+	}
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->update_lock);
+	return rc;
+}
+
+size_t balancer_overrides(struct balancer *b, struct override_view *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->lock);
+	n = b->novr;
+	for (size_t i = 0; i < n && i < max; i++) {
+		memcpy(out[i].name, b->ovr[i].name, sizeof(out[i].name));
+		out[i].override = b->ovr[i].o;
+		out[i].present = endpoint_find_locked(b, &b->ovr[i].key) != NULL;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }

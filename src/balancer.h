@@ -16,6 +16,11 @@
  * matches the new set before it takes the mutex (a second mutex keeps
  * updates one at a time), and under the mutex touches only what changes;
  * a pick in a set of more than 256 endpoints costs O(log n).
+ *
+ * Runtime overrides (the admin API): an operator's weight and/or drain for
+ * an address.  They are kept by address until cleared, so they outlive
+ * discovery updates (an endpoint that leaves and comes back gets its
+ * override again) and reloads (the balancer lives as long as its proxy).
  */
 #ifndef LTCP_BALANCER_H
 #define LTCP_BALANCER_H
@@ -40,7 +45,10 @@ struct balancer_params {
 	int64_t backoff_max_ms;
 };
 
-enum endpoint_state { EP_ACTIVE, EP_EJECTED, EP_DRAINING };
+/* EP_DRAINING: an operator's drain (no new connections); EP_REMOVED: gone
+ * from discovery but still carrying connections. */
+enum endpoint_state { EP_ACTIVE, EP_EJECTED, EP_DRAINING, EP_REMOVED, EP_STATES };
+const char *endpoint_state_name(enum endpoint_state s);
 
 /* How a connect attempt ended; everything but CONNECT_OK counts as a failure. */
 enum connect_result {
@@ -56,10 +64,22 @@ enum connect_result {
 };
 const char *connect_result_name(enum connect_result r);
 
+/* An operator's override; a field is in force when its has_ flag is set. */
+struct endpoint_override {
+	bool has_weight;
+	double weight; /* >= 0 and finite; 0: no new connections */
+	bool has_drain;
+	bool drain;
+};
+
 /* A copy of one endpoint's state, for /endpoints and metrics. */
 struct endpoint_view {
 	char name[NETADDR_STRLEN];
-	double weight;
+	double weight;            /* in force: the override's, else the configured one */
+	double configured_weight; /* from discovery */
+	bool has_override;
+	struct endpoint_override override;
+	uint64_t bytes_from_client, bytes_to_client; /* of its closed connections */
 	unsigned active;
 	unsigned consecutive_failures;
 	enum endpoint_state state;
@@ -99,8 +119,28 @@ struct endpoint *balancer_pick(struct balancer *b, struct endpoint *const *tried
  * knows the error, warns once per episode.  The end of an episode is
  * logged here. */
 bool balancer_report(struct balancer *b, struct endpoint *e, enum connect_result r);
-/* Ends one connection (or attempt) counted on e by balancer_pick. */
-void balancer_release(struct balancer *b, struct endpoint *e);
+/* Ends one connection (or attempt) counted on e by balancer_pick, adding
+ * the bytes it carried to e's counters. */
+void balancer_release(struct balancer *b, struct endpoint *e, uint64_t from_client,
+		      uint64_t to_client);
+
+/* Sets the fields o gives on the override for the endpoint at a (merged with
+ * the override it has), in force from the next pick.  -1 when no endpoint
+ * of the active set has that address. */
+int balancer_set_override(struct balancer *b, const struct netaddr *a,
+			  const struct endpoint_override *o) MUSTCHECK;
+/* Removes the override for a: the configured weight is in force again.
+ * -1 when there was none. */
+int balancer_clear_override(struct balancer *b, const struct netaddr *a) MUSTCHECK;
+
+/* An override and whether an endpoint of the active set has its address. */
+struct override_view {
+	char name[NETADDR_STRLEN];
+	struct endpoint_override override;
+	bool present;
+};
+/* Copies up to max overrides (by address); returns how many there are. */
+size_t balancer_overrides(struct balancer *b, struct override_view *out, size_t max);
 
 const char *endpoint_name(const struct endpoint *e);
 const struct netaddr *endpoint_addr(const struct endpoint *e);

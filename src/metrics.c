@@ -226,17 +226,16 @@ static void endpoint_labels(char *buf, size_t len, const char *pl, const char *n
 
 static void fam_ep_state(struct proxy *p, const char *pl, struct mbuf *m)
 {
-	static const char *const states[] = { "active", "ejected", "draining" };
 	struct endpoint_view *v;
 	size_t n = endpoints_of(p, &v);
-	unsigned count[3] = { 0 };
+	unsigned count[EP_STATES] = { 0 };
 
 	for (size_t i = 0; i < n; i++)
 		count[v[i].state]++;
-	for (int s = 0; s < 3; s++) {
+	for (int s = 0; s < EP_STATES; s++) {
 		char l[300];
 		snprintf(l, sizeof(l), "%s", pl);
-		prom_label(l, sizeof(l), "state", states[s]);
+		prom_label(l, sizeof(l), "state", endpoint_state_name((enum endpoint_state)s));
 		prom_count(m, "linkerd_tcp_endpoints", l, count[s]);
 	}
 	free(v);

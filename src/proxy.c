@@ -478,6 +478,17 @@ struct namerd *proxy_namerd(struct proxy *p)
 	return p->namerd;
 }
 
+void proxy_for_each_listener(struct proxy *p, void (*fn)(const char *name, bool tls, void *arg),
+			     void *arg)
+{
+	for (size_t i = 0; i < p->nsrv; i++) {
+		pthread_mutex_lock(&p->lock);
+		bool tls = p->srv[i]->tls != NULL;
+		pthread_mutex_unlock(&p->lock);
+		fn(listener_name(p->srv[i]->l), tls, arg);
+	}
+}
+
 /* ------------------------------------------------------------------ accepting */
 
 static bool at_limit_locked(const struct proxy *p)

@@ -99,6 +99,10 @@ bool proxy_ready(struct proxy *p);
  * changes only on the main thread under the runtime's write lock: call it
  * from the main thread or while holding the runtime's read lock. */
 struct namerd *proxy_namerd(struct proxy *p);
+/* Calls fn with each listener's bound address and whether it terminates
+ * TLS; the same rule as proxy_namerd: main thread or the runtime's read lock. */
+void proxy_for_each_listener(struct proxy *p, void (*fn)(const char *name, bool tls, void *arg),
+			     void *arg);
 
 /* One accepted connection as the pool hands it to a relay thread: the
  * client socket and a snapshot of the settings it was accepted under.  The

@@ -337,7 +337,7 @@ static int conn_connect(struct conn *c)
 		}
 		atomic_fetch_add(&st->connect_failures, 1);
 		log_debug(CONN_FMT "connect to %s failed: %s", CONN_ID(c), endpoint_name(e), err);
-		balancer_release(c->bal, e);
+		balancer_release(c->bal, e, 0, 0);
 		if (now_ms() >= overall)
 			break;
 	}
@@ -752,7 +752,7 @@ static void conn_close(struct conn *c)
 	side_close(&c->client);
 	side_close(&c->endpoint);
 	if (c->ep)
-		balancer_release(c->bal, c->ep);
+		balancer_release(c->bal, c->ep, c->up.bytes, c->down.bytes);
 	atomic_fetch_add_explicit(&ss->bytes_from_client, c->up.bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->bytes_to_client, c->down.bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->closes[c->cause], 1, memory_order_relaxed);

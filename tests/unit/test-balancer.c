@@ -74,8 +74,8 @@ static void test_least_loaded(void)
 	}
 	ok(all_idle, "equal weights: new connections go to the less loaded endpoint");
 	for (int i = 0; i < 5; i++) {
-		balancer_release(b, held[i]);
-		balancer_release(b, fresh[i]);
+		balancer_release(b, held[i], 0, 0);
+		balancer_release(b, fresh[i], 0, 0);
 	}
 	balancer_free(b);
 }
@@ -90,7 +90,7 @@ static void test_ties_rotate(void)
 	for (int i = 0; i < 30; i++) {
 		struct endpoint *e = pick(b);
 		seen[port_of(e)]++;
-		balancer_release(b, e);
+		balancer_release(b, e, 0, 0);
 	}
 	ok(seen[1] == 10 && seen[2] == 10 && seen[3] == 10,
 	   "ties between idle endpoints rotate (%u/%u/%u)", seen[1], seen[2], seen[3]);
@@ -109,7 +109,7 @@ static void test_tried_and_zero_weight(void)
 	for (int i = 0; i < 20; i++) {
 		struct endpoint *e = pick(b);
 		no_zero &= port_of(e) != 2;
-		balancer_release(b, e);
+		balancer_release(b, e, 0, 0);
 	}
 	ok(no_zero, "weight 0 is never chosen");
 	first = pick(b);
@@ -119,8 +119,8 @@ static void test_tried_and_zero_weight(void)
 	third = balancer_pick(b, tried, 2, now_ms() + 100, &why);
 	ok(third == NULL && why == PICK_ALL_TRIED,
 	   "nothing left after every endpoint was tried (%s)", pick_failure_name(why));
-	balancer_release(b, first);
-	balancer_release(b, second);
+	balancer_release(b, first, 0, 0);
+	balancer_release(b, second, 0, 0);
 	balancer_free(b);
 }
 
@@ -134,16 +134,16 @@ static void test_ejection_and_fail_open(void)
 	balancer_update(b, s, 2);
 	while (!bad || port_of(bad) != 1) {
 		if (bad)
-			balancer_release(b, bad);
+			balancer_release(b, bad, 0, 0);
 		bad = pick(b);
 	}
 	for (int i = 0; i < 3; i++)
 		balancer_report(b, bad, CONNECT_REFUSED);
-	balancer_release(b, bad);
+	balancer_release(b, bad, 0, 0);
 	for (int i = 0; i < 10; i++) {
 		struct endpoint *e = pick(b);
 		avoided &= port_of(e) == 2;
-		balancer_release(b, e);
+		balancer_release(b, e, 0, 0);
 	}
 	ok(avoided, "an endpoint is ejected after 3 consecutive failures");
 
@@ -159,17 +159,17 @@ static void test_ejection_and_fail_open(void)
 	struct endpoint *other = pick(b);
 	for (int i = 0; i < 3; i++)
 		balancer_report(b, other, CONNECT_TIMEOUT);
-	balancer_release(b, other);
+	balancer_release(b, other, 0, 0);
 	struct endpoint *open = pick(b);
 	ok(open != NULL, "all ejected: the balancer fails open");
-	balancer_release(b, open);
+	balancer_release(b, open, 0, 0);
 
 	usleep(450 * 1000); /* past backoff_max_ms */
 	bool back1 = false;
 	for (int i = 0; i < 4; i++) {
 		struct endpoint *e = pick(b);
 		back1 |= port_of(e) == 1;
-		balancer_release(b, e);
+		balancer_release(b, e, 0, 0);
 	}
 	ok(back1, "an ejected endpoint returns after its backoff");
 	balancer_free(b);
@@ -188,10 +188,10 @@ static void test_update_drains(void)
 	held = pick(b);
 	balancer_update(b, s2, 1);
 	size_t n = balancer_snapshot(b, v, 4);
-	ok(n == 2 && v[1].state == EP_DRAINING && v[1].active == 1,
+	ok(n == 2 && v[1].state == EP_REMOVED && v[1].active == 1,
 	   "a removed endpoint with a connection drains");
 	ok(port_of(pick(b)) == 3, "new connections use the new set at once");
-	balancer_release(b, held);
+	balancer_release(b, held, 0, 0);
 	n = balancer_snapshot(b, v, 4);
 	ok(n == 1, "a drained endpoint goes away with its last connection");
 	balancer_update(b, NULL, 0);
@@ -215,7 +215,7 @@ static void test_weight_update_keeps_state(void)
 	size_t n = balancer_snapshot(b, v, 2);
 	ok(n == 2 && v[0].weight == 5.0 && v[0].active + v[1].active == 1,
 	   "a weight change keeps the endpoints and their connections");
-	balancer_release(b, e);
+	balancer_release(b, e, 0, 0);
 	balancer_free(b);
 }
 
@@ -296,7 +296,7 @@ static void test_update_keeps_state(void)
 			eject(b, held[i]);
 	for (int i = 0; i < 3; i++)
 		if (port_of(held[i]) == 3) {
-			balancer_release(b, held[i]);
+			balancer_release(b, held[i], 0, 0);
 			held[i] = NULL;
 		}
 	balancer_update(b, s2, 3); /* 3 (idle) goes, 4 comes */
@@ -315,8 +315,8 @@ static void test_update_keeps_state(void)
 
 	balancer_update(b, s2, 1); /* 1 and 2 go; both carry a connection */
 	n = balancer_snapshot(b, v, 8);
-	ok(n == 3 && view_on(v, n, 1)->state == EP_DRAINING && view_on(v, n, 1)->active == 1 &&
-		   view_on(v, n, 2)->state == EP_DRAINING,
+	ok(n == 3 && view_on(v, n, 1)->state == EP_REMOVED && view_on(v, n, 1)->active == 1 &&
+		   view_on(v, n, 2)->state == EP_REMOVED,
 	   "removed endpoints with connections drain");
 	balancer_update(b, s2, 3); /* they come back while draining */
 	n = balancer_snapshot(b, v, 8);
@@ -325,7 +325,7 @@ static void test_update_keeps_state(void)
 	   "an endpoint that comes back while draining keeps its connections and ejection");
 	for (int i = 0; i < 3; i++)
 		if (held[i])
-			balancer_release(b, held[i]);
+			balancer_release(b, held[i], 0, 0);
 	balancer_update(b, s2, 1);
 	ok(balancer_snapshot(b, v, 8) == 1, "endpoints removed once idle do not drain");
 	balancer_free(b);
@@ -380,12 +380,12 @@ static void test_large_update(void)
 	n = balancer_snapshot(b, v, LARGE_SET + 8);
 	size_t draining = 0;
 	for (size_t i = 0; i < MIN(n, (size_t)LARGE_SET + 8); i++)
-		draining += v[i].state == EP_DRAINING;
+		draining += v[i].state == EP_REMOVED;
 	ok(ms < LARGE_SET_MS && n == LARGE_SET + draining && draining >= 3 && draining <= 4,
 	   "a different set of %d applied in %lld ms; the removed busy endpoints drain (%zu)",
 	   LARGE_SET, (long long)ms, draining);
 	for (int i = 0; i < 4; i++)
-		balancer_release(b, held[i]);
+		balancer_release(b, held[i], 0, 0);
 	ok(balancer_snapshot(b, NULL, 0) == LARGE_SET, "and go with their last connection");
 	free(other);
 	free(w);
@@ -405,7 +405,7 @@ static int64_t timed_picks(struct balancer *b, unsigned *heavy, unsigned lo, uns
 		if (!e)
 			return -1;
 		*heavy += port_of(e) >= lo && port_of(e) <= hi;
-		balancer_release(b, e);
+		balancer_release(b, e, 0, 0);
 	}
 	return now_ms() - t0;
 }
@@ -459,7 +459,7 @@ static void test_large_fail_open(void)
 	do { /* each pick prefers an endpoint that is not ejected yet */
 		e = pick(b);
 		balancer_report(b, e, CONNECT_REFUSED);
-		balancer_release(b, e);
+		balancer_release(b, e, 0, 0);
 		ejected = 0;
 		if (++rounds % 100 == 0 || rounds > 1000)
 			for (size_t i = 0; i < balancer_snapshot(b, v, 1000); i++)
@@ -470,10 +470,10 @@ static void test_large_fail_open(void)
 	e = pick(b);
 	ok(e != NULL, "all 1000 ejected: the balancer fails open");
 	balancer_report(b, e, CONNECT_OK);
-	balancer_release(b, e);
+	balancer_release(b, e, 0, 0);
 	struct endpoint *again = pick(b);
 	ok(again == e, "an endpoint that succeeds while all are ejected is chosen next");
-	balancer_release(b, again);
+	balancer_release(b, again, 0, 0);
 	free(v);
 	free(s);
 	balancer_free(b);
@@ -495,7 +495,7 @@ static void *churn_main(void *arg)
 	while (!atomic_load(&c->stop)) {
 		struct endpoint **slot = &held[i++ % 8];
 		if (*slot)
-			balancer_release(c->b, *slot);
+			balancer_release(c->b, *slot, 0, 0);
 		*slot = pick(c->b);
 		if (*slot)
 			balancer_report(c->b, *slot, i % 5 ? CONNECT_OK : CONNECT_REFUSED);
@@ -503,7 +503,7 @@ static void *churn_main(void *arg)
 	}
 	for (int k = 0; k < 8; k++)
 		if (held[k])
-			balancer_release(c->b, held[k]);
+			balancer_release(c->b, held[k], 0, 0);
 	return NULL;
 }
 
@@ -540,6 +540,82 @@ static void test_concurrent_updates(void)
 	balancer_free(c.b);
 }
 
+/* Picks n held connections; counts them by port (ports below 8). */
+static void held_picks(struct balancer *b, int n, unsigned count[8], struct endpoint **held)
+{
+	memset(count, 0, 8 * sizeof(*count));
+	for (int i = 0; i < n; i++) {
+		held[i] = pick(b);
+		if (held[i])
+			count[port_of(held[i]) & 7]++;
+	}
+}
+
+static void release_all(struct balancer *b, struct endpoint **held, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (held[i])
+			balancer_release(b, held[i], 0, 0);
+}
+
+static const struct endpoint_view *view_of_port(const struct endpoint_view *v, size_t n,
+						unsigned port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strstr(v[i].name, port == 1 ? ":1" : ":2"))
+			return &v[i];
+	return NULL;
+}
+
+static void test_overrides(void)
+{
+	struct balancer *b = balancer_new("t", &params);
+	struct endpoint_spec s[2] = { spec(1, 1.0), spec(2, 1.0) };
+	struct endpoint_override three = { .has_weight = true, .weight = 3.0 };
+	struct endpoint_override drain = { .has_drain = true, .drain = true };
+	struct endpoint *held[200];
+	struct endpoint_view v[2];
+	struct override_view ov[2];
+	unsigned count[8];
+
+	balancer_update(b, s, 2);
+	ok(balancer_set_override(b, &s[0].addr, &three) == 0, "an override for a present endpoint");
+	held_picks(b, 200, count, held);
+	ok(count[1] == 150 && count[2] == 50,
+	   "weight 3 override: 200 held picks split 150:50 (%u:%u)", count[1], count[2]);
+	release_all(b, held, 200);
+	ok(balancer_set_override(b, &s[1].addr, &drain) == 0, "drain the other");
+	held_picks(b, 20, count, held);
+	ok(count[1] == 20 && count[2] == 0, "a drained endpoint takes no new connection (%u:%u)",
+	   count[1], count[2]);
+	balancer_snapshot(b, v, 2);
+	ok(view_of_port(v, 2, 2)->state == EP_DRAINING && view_of_port(v, 2, 2)->weight == 1.0 &&
+		   view_of_port(v, 2, 1)->weight == 3.0 &&
+		   view_of_port(v, 2, 1)->configured_weight == 1.0 &&
+		   view_of_port(v, 2, 1)->has_override,
+	   "views: draining, weight in force 3, configured 1, override shown");
+	release_all(b, held, 20);
+	balancer_update(b, s, 1); /* discovery drops endpoint 2 */
+	ok(balancer_overrides(b, ov, 2) == 2 && !ov[1].present && ov[1].override.drain,
+	   "an override outlives its endpoint's removal, shown as not present");
+	balancer_update(b, s, 2); /* and brings it back */
+	held_picks(b, 10, count, held);
+	ok(count[2] == 0, "it applies again when the endpoint comes back (%u picks)", count[2]);
+	release_all(b, held, 10);
+	ok(balancer_clear_override(b, &s[1].addr) == 0 &&
+		   balancer_clear_override(b, &s[0].addr) == 0,
+	   "both overrides cleared");
+	ok(balancer_clear_override(b, &s[0].addr) == -1, "clearing again: none there");
+	held_picks(b, 100, count, held);
+	ok(count[1] == 50 && count[2] == 50, "the configured weights are in force again (%u:%u)",
+	   count[1], count[2]);
+	release_all(b, held, 100);
+	struct endpoint_spec gone = spec(9, 1.0);
+	ok(balancer_set_override(b, &gone.addr, &three) == -1,
+	   "no override for an unknown address");
+	balancer_free(b);
+}
+
 int main(void)
 {
 	test_weighted_split();
@@ -551,6 +627,7 @@ int main(void)
 	test_weight_update_keeps_state();
 	test_update_duplicates();
 	test_update_keeps_state();
+	test_overrides();
 	log_set_level(LL_ERROR); /* thousands of ejections follow */
 	test_large_update();
 	test_large_pick();

@@ -1,0 +1,31 @@
+/*
+ * control: the admin's JSON view of the running proxies and the runtime
+ * control API (SPEC §13).
+ *
+ * control_state renders GET /endpoints: the pool, and per proxy its
+ * listeners, discovery state, endpoints (weight in force, configured
+ * weight, override, state, counters) and overrides.  control_endpoint
+ * serves PUT and DELETE /api/v1/proxies/{label}/endpoints/{addr}: an
+ * operator's weight and drain for one address, kept by the proxy's
+ * balancer until deleted.  Both run on admin threads, under the runtime's
+ * read lock; the answers are malloc'd JSON texts.
+ */
+#ifndef LTCP_CONTROL_H
+#define LTCP_CONTROL_H
+
+#include <stddef.h>
+
+struct runtime;
+
+/* The largest request body control_endpoint takes. */
+#define CONTROL_BODY_MAX 4096
+
+char *control_state(struct runtime *rt);
+
+/* method is "PUT" or "DELETE"; rest is the path after "/api/v1/proxies/"
+ * (URL-decoded); body (len bytes) is the request's.  Returns the HTTP
+ * status and sets *out to the JSON answer ({"error": "..."} for 4xx). */
+unsigned control_endpoint(struct runtime *rt, const char *method, const char *rest,
+			  const char *body, size_t len, char **out);
+
+#endif
