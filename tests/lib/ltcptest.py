@@ -15,6 +15,7 @@ Every test script does:
 
 import ctypes
 import hashlib
+import json
 import os
 import re
 import signal
@@ -25,6 +26,8 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 
 BIN = os.environ.get("LTCP_BIN", "src/linkerd-tcp")
 SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:")
@@ -587,6 +590,23 @@ class Daemon:
 
     def port(self, label="proxy0", index=0):
         return self.listening()[label][index]
+
+    def admin(self, path, method="GET", body=None, headers=None, timeout=10):
+        """(status, text) of an admin request; a dict or list body is sent as JSON."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request(self.admin_url() + path, data=data, method=method,
+                                     headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def admin_json(self, path="/endpoints"):
+        code, text = self.admin(path)
+        return json.loads(text) if code == 200 else None
 
     def signal(self, sig):
         self.proc.send_signal(sig)
