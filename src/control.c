@@ -107,7 +107,8 @@ static json_object *overrides_json(struct balancer *b)
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = override_json(true, &v[i].override);
 		json_object_object_add(o, "addr", json_object_new_string(v[i].name));
-		json_object_object_add(o, "endpoint_present", json_object_new_boolean(v[i].present));
+		json_object_object_add(o, "endpoint_present",
+				       json_object_new_boolean(v[i].present));
 		json_object_array_add(arr, o);
 	}
 	free(v);
@@ -150,7 +151,8 @@ static json_object *pool_json(struct runtime *rt)
 
 static char *json_text(json_object *root)
 {
-	char *text = xasprintf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	char *text =
+		xasprintf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 
 	json_object_put(root);
 	return text;
@@ -170,11 +172,7 @@ char *control_state(struct runtime *rt)
 
 /* One request of the control API, carried through runtime_for_each_proxy. */
 struct control_op {
-	const char *label;
-	bool put;
-	struct netaddr addr;
-	char name[NETADDR_STRLEN];
-	struct endpoint_override o;
+	struct control_request req;
 	bool found_proxy;
 	int rc;
 	json_object *override; /* the override in force afterwards (PUT) */
@@ -198,7 +196,7 @@ static char *error_json(const char *fmt, ...)
 
 /* Splits "{label}/endpoints/{addr}"; the label is the text before the last
  * "/endpoints/".  0, or -1 with *why. */
-static int parse_path(const char *rest, char *label, size_t llen, struct control_op *op,
+static int parse_path(const char *rest, char *label, size_t llen, struct control_request *op,
 		      const char **why)
 {
 	const char *sep = NULL, *s = rest;
@@ -232,7 +230,8 @@ static int parse_field(const char *key, json_object *v, struct endpoint_override
 {
 	if (strcmp(key, "weight") == 0) {
 		double w = json_object_get_double(v);
-		if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		if (!json_object_is_type(v, json_type_double) &&
+		    !json_object_is_type(v, json_type_int))
 			return *why = "weight must be a number", -1;
 		if (!isfinite(w) || w < 0 || w > 1e9)
 			return *why = "weight must be a finite number from 0 to 1e9", -1;
@@ -266,7 +265,8 @@ static int parse_body(const char *body, size_t len, struct endpoint_override *o,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, body ? body : "", (int)len);
 	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    !only_space(body + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
+	    !only_space(body + json_tokener_get_parse_end(tok),
+			len - json_tokener_get_parse_end(tok))) {
 		*why = "the body must be one JSON object";
 	} else if (!json_object_is_type(root, json_type_object)) {
 		*why = "the body must be a JSON object";
@@ -305,52 +305,61 @@ static json_object *override_now(struct balancer *b, const char *name)
 static void apply_op(struct proxy *p, void *arg)
 {
 	struct control_op *op = arg;
+	const struct control_request *q = &op->req;
 	struct balancer *b = proxy_balancer(p);
 
-	if (op->found_proxy || strcmp(proxy_label(p), op->label) != 0)
+	if (op->found_proxy || strcmp(proxy_label(p), q->label) != 0)
 		return;
 	op->found_proxy = true;
-	op->rc = op->put ? balancer_set_override(b, &op->addr, &op->o)
-			 : balancer_clear_override(b, &op->addr);
-	if (op->rc == 0 && op->put)
-		op->override = override_now(b, op->name);
+	op->rc = q->put ? balancer_set_override(b, &q->addr, &q->o)
+			: balancer_clear_override(b, &q->addr);
+	if (op->rc == 0 && q->put)
+		op->override = override_now(b, q->name);
 }
 
 static char *op_answer(const struct control_op *op)
 {
 	json_object *root = json_object_new_object();
 
-	json_object_object_add(root, "proxy", json_object_new_string(op->label));
-	json_object_object_add(root, "addr", json_object_new_string(op->name));
+	json_object_object_add(root, "proxy", json_object_new_string(op->req.label));
+	json_object_object_add(root, "addr", json_object_new_string(op->req.name));
 	json_object_object_add(root, "override", op->override);
 	return json_text(root);
+}
+
+int control_parse(bool put, const char *rest, const char *body, size_t len,
+		  struct control_request *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	out->put = put;
+	if (parse_path(rest, out->label, sizeof(out->label), out, why) < 0)
+		return -1;
+	return put ? parse_body(body, len, &out->o, why) : 0;
 }
 
 unsigned control_endpoint(struct runtime *rt, const char *method, const char *rest,
 			  const char *body, size_t len, char **out)
 {
-	struct control_op op = { .put = strcmp(method, "PUT") == 0 };
-	char label[256];
+	struct control_op op = { 0 };
 	const char *why = "";
+	const struct control_request *q = &op.req;
 
-	if (parse_path(rest, label, sizeof(label), &op, &why) < 0 ||
-	    (op.put && parse_body(body, len, &op.o, &why) < 0)) {
+	if (control_parse(strcmp(method, "PUT") == 0, rest, body, len, &op.req, &why) < 0) {
 		*out = error_json("%s", why);
 		return 400;
 	}
-	op.label = label;
 	runtime_for_each_proxy(rt, apply_op, &op);
 	if (!op.found_proxy) {
-		*out = error_json("no proxy is labelled '%s'", label);
+		*out = error_json("no proxy is labelled '%s'", q->label);
 		return 404;
 	}
 	if (op.rc < 0) {
-		*out = op.put ? error_json("proxy '%s' has no endpoint %s", label, op.name)
-			      : error_json("proxy '%s' has no override for %s", label, op.name);
+		*out = q->put ? error_json("proxy '%s' has no endpoint %s", q->label, q->name)
+			      : error_json("proxy '%s' has no override for %s", q->label, q->name);
 		return 404;
 	}
-	log_info("admin: %s: endpoint %s: override %s", label, op.name,
-		 op.put ? json_object_to_json_string_ext(op.override, JSON_C_TO_STRING_PLAIN)
+	log_info("admin: %s: endpoint %s: override %s", q->label, q->name,
+		 q->put ? json_object_to_json_string_ext(op.override, JSON_C_TO_STRING_PLAIN)
 			: "removed");
 	*out = op_answer(&op);
 	return 200;

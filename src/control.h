@@ -13,7 +13,11 @@
 #ifndef LTCP_CONTROL_H
 #define LTCP_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "balancer.h"
+#include "net.h"
 
 struct runtime;
 
@@ -21,6 +25,19 @@ struct runtime;
 #define CONTROL_BODY_MAX 4096
 
 char *control_state(struct runtime *rt);
+
+/* A request of the control API, parsed: pure, and fuzzed. */
+struct control_request {
+	char label[256];
+	struct netaddr addr;
+	char name[NETADDR_STRLEN]; /* addr, formatted */
+	bool put;                  /* else DELETE */
+	struct endpoint_override o;
+};
+/* Parses a PUT (put true: the body must be an override) or DELETE of the
+ * path rest.  0, or -1 with *why. */
+int control_parse(bool put, const char *rest, const char *body, size_t len,
+		  struct control_request *out, const char **why);
 
 /* method is "PUT" or "DELETE"; rest is the path after "/api/v1/proxies/"
  * (URL-decoded); body (len bytes) is the request's.  Returns the HTTP
