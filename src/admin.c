@@ -244,7 +244,7 @@ struct request {
 };
 
 static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				   const struct request *r)
 {
 	struct mbuf m = { 0 };
 
@@ -264,7 +264,7 @@ static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				     const struct request *r)
 {
 	char *body = control_state(a->rt);
 
@@ -272,7 +272,7 @@ static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *con
 }
 
 static enum MHD_Result post_shutdown(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				     const struct request *r)
 {
 	log_info("admin: shutdown requested");
 	runtime_drain_begin(a->rt); /* /ready fails from now on */
@@ -304,7 +304,7 @@ static enum MHD_Result reload_wait(struct admin *a, struct MHD_Connection *conn)
 }
 
 static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				   const struct request *r)
 {
 	enum MHD_Result ret;
 
@@ -334,8 +334,8 @@ static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn
 
 	if (r->too_big) {
 		body = xasprintf("{\"error\":\"the body is over %u bytes\"}\n", CONTROL_BODY_MAX);
-		return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body, strlen(body),
-			     true);
+		return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body,
+			     strlen(body), true);
 	}
 	status = control_endpoint(a->rt, r->method, r->url + strlen(API_ENDPOINTS), r->body, r->len,
 				  &body);
@@ -374,8 +374,7 @@ static bool route_allows(const struct route *rt, const char *method)
 	return false;
 }
 
-static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn,
-			     const struct request *r)
+static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn, const struct request *r)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
 		const struct route *rt = &routes[i];

@@ -107,7 +107,8 @@ static json_object *overrides_json(struct balancer *b)
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = override_json(true, &v[i].override);
 		json_object_object_add(o, "addr", json_object_new_string(v[i].name));
-		json_object_object_add(o, "endpoint_present", json_object_new_boolean(v[i].present));
+		json_object_object_add(o, "endpoint_present",
+				       json_object_new_boolean(v[i].present));
 		json_object_array_add(arr, o);
 	}
 	free(v);
@@ -150,7 +151,8 @@ static json_object *pool_json(struct runtime *rt)
 
 static char *json_text(json_object *root)
 {
-	char *text = xasprintf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	char *text =
+		xasprintf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 
 	json_object_put(root);
 	return text;
@@ -232,7 +234,8 @@ static int parse_field(const char *key, json_object *v, struct endpoint_override
 {
 	if (strcmp(key, "weight") == 0) {
 		double w = json_object_get_double(v);
-		if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		if (!json_object_is_type(v, json_type_double) &&
+		    !json_object_is_type(v, json_type_int))
 			return *why = "weight must be a number", -1;
 		if (!isfinite(w) || w < 0 || w > 1e9)
 			return *why = "weight must be a finite number from 0 to 1e9", -1;
@@ -266,7 +269,8 @@ static int parse_body(const char *body, size_t len, struct endpoint_override *o,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, body ? body : "", (int)len);
 	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    !only_space(body + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
+	    !only_space(body + json_tokener_get_parse_end(tok),
+			len - json_tokener_get_parse_end(tok))) {
 		*why = "the body must be one JSON object";
 	} else if (!json_object_is_type(root, json_type_object)) {
 		*why = "the body must be a JSON object";
