@@ -55,7 +55,7 @@ static const char page_css[] =
 	".ready { background: #5a5; }\n"
 	".ready.no { background: #c44; }\n"
 	".good { color: #070; }\n"
-	".bad { color: #b00; font-weight: 600; }\n"
+	".bad, #error { color: #b00; font-weight: 600; }\n"
 	"#token-form { display: inline-block; margin: .4em 0; padding: .3em .5em; }\n"
 	"#token-form, .need-token { background: #fff6d8; border: 1px solid #e0c870; }\n"
 	".need-token { padding: .5em; }\n"
