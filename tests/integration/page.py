@@ -266,10 +266,10 @@ def png_ok(data):
 
 def dump_dom(url):
     """chromium --headless --dump-dom, the page's script given 3 s of virtual time."""
-    prof = tempfile.mkdtemp(prefix="ltcp-dump-")
-    p = subprocess.run(["chromium", *webdriver.FLAGS, "--user-data-dir=" + prof,
-                        "--virtual-time-budget=3000", "--dump-dom", url],
-                       capture_output=True, timeout=90)
+    with tempfile.TemporaryDirectory(prefix="ltcp-dump-") as prof:
+        p = subprocess.run(["chromium", *webdriver.FLAGS, "--user-data-dir=" + prof,
+                            "--virtual-time-budget=3000", "--dump-dom", url],
+                           capture_output=True, timeout=90)
     return p.stdout.decode(errors="replace")
 
 

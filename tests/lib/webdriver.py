@@ -55,6 +55,7 @@ class Browser:
     def __init__(self, tmpdir=None, size=(1300, 900), timeout=60):
         self.dir = tmpdir or tempfile.mkdtemp(prefix="ltcp-browser-")
         self.logpath = os.path.join(self.dir, "chromedriver.log")
+        self.profile = os.path.join(self.dir, "profile")  # removed by close()
         self.sid = None
         port = _free_port()
         self.base = "http://127.0.0.1:%d" % port
@@ -63,7 +64,7 @@ class Browser:
                                          stdout=log, stderr=log, preexec_fn=_die_with_parent)
         try:
             self._wait_driver(timeout)
-            args = FLAGS + ["--user-data-dir=" + os.path.join(self.dir, "profile"),
+            args = FLAGS + ["--user-data-dir=" + self.profile,
                             "--window-size=%d,%d" % size]
             caps = {"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
@@ -164,6 +165,7 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self):
         return self
