@@ -5,6 +5,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "page.h"
 #include "runtime.h"
 
 #include <arpa/inet.h>
@@ -223,7 +224,8 @@ static bool refused(struct admin *a, struct MHD_Connection *conn, const char *ur
 	} else if (!safe && !same_origin(a, conn, host)) {
 		log_debug("admin: refused a cross-site %s %s", method, url);
 		*ret = reply_text(conn, MHD_HTTP_FORBIDDEN, "forbidden: cross-site request\n");
-	} else if (!(safe && strcmp(url, "/ready") == 0) && !authorized(a, conn)) {
+	} else if (!(safe && (strcmp(url, "/ready") == 0 || strcmp(url, "/") == 0)) &&
+		   !authorized(a, conn)) { /* get_page checks the token itself */
 		*ret = reply_text_with(conn, MHD_HTTP_UNAUTHORIZED,
 				       "unauthorized: send Authorization: Bearer <admin.token>\n",
 				       MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
@@ -244,7 +246,7 @@ struct request {
 };
 
 static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				   const struct request *r)
 {
 	struct mbuf m = { 0 };
 
@@ -264,15 +266,35 @@ static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				     const struct request *r)
 {
 	char *body = control_state(a->rt);
 
 	return reply(conn, MHD_HTTP_OK, "application/json", body, strlen(body), true);
 }
 
+/* The operator's page.  With admin.token set, a request without the token
+ * (a browser's navigation cannot carry it) gets the page without data,
+ * whose script asks for the token. */
+static enum MHD_Result get_page(struct admin *a, struct MHD_Connection *conn,
+				const struct request *r)
+{
+	char *body = page_render(a->rt, authorized(a, conn));
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ok;
+
+	if (!resp)
+		return MHD_NO;
+	for (size_t i = 0; page_headers[i][0]; i++)
+		MHD_add_response_header(resp, page_headers[i][0], page_headers[i][1]);
+	ok = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
 static enum MHD_Result post_shutdown(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				     const struct request *r)
 {
 	log_info("admin: shutdown requested");
 	runtime_drain_begin(a->rt); /* /ready fails from now on */
@@ -304,7 +326,7 @@ static enum MHD_Result reload_wait(struct admin *a, struct MHD_Connection *conn)
 }
 
 static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+				   const struct request *r)
 {
 	enum MHD_Result ret;
 
@@ -334,8 +356,8 @@ static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn
 
 	if (r->too_big) {
 		body = xasprintf("{\"error\":\"the body is over %u bytes\"}\n", CONTROL_BODY_MAX);
-		return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body, strlen(body),
-			     true);
+		return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body,
+			     strlen(body), true);
 	}
 	status = control_endpoint(a->rt, r->method, r->url + strlen(API_ENDPOINTS), r->body, r->len,
 				  &body);
@@ -343,7 +365,7 @@ static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn
 }
 
 struct route {
-	const char *path; /* ending in '/': a prefix */
+	const char *path; /* ending in '/' (but "/"): a prefix */
 	const char *methods[2];
 	enum MHD_Result (*fn)(struct admin *a, struct MHD_Connection *conn,
 			      const struct request *r);
@@ -356,13 +378,15 @@ static const struct route routes[] = {
 	{ "/shutdown", { "POST" }, post_shutdown },
 	{ "/reload", { "POST" }, post_reload },
 	{ API_ENDPOINTS, { "PUT", "DELETE" }, api_endpoint },
+	{ "/", { "GET" }, get_page },
 };
 
 static bool route_matches(const struct route *rt, const char *url)
 {
 	size_t n = strlen(rt->path);
 
-	return rt->path[n - 1] == '/' ? strncmp(url, rt->path, n) == 0 : strcmp(url, rt->path) == 0;
+	return n > 1 && rt->path[n - 1] == '/' ? strncmp(url, rt->path, n) == 0
+					       : strcmp(url, rt->path) == 0;
 }
 
 static bool route_allows(const struct route *rt, const char *method)
@@ -374,8 +398,7 @@ static bool route_allows(const struct route *rt, const char *method)
 	return false;
 }
 
-static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn,
-			     const struct request *r)
+static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn, const struct request *r)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
 		const struct route *rt = &routes[i];

@@ -1,6 +1,8 @@
 /*
  * admin: the admin HTTP server (libmicrohttpd) on admin.addr.
  *
+ *   GET  /           the operator's page (page.h); with admin.token set and
+ *                    no token sent, the page without data, which asks for it
  *   GET  /metrics    Prometheus text format 0.0.4
  *   GET  /ready      200 once every proxy has an endpoint set, else 503
  *   GET  /endpoints  JSON: each proxy's endpoints and discovery state
@@ -12,7 +14,7 @@
  * not the admin's own address, an IP literal or localhost gets 421 (DNS
  * rebinding); a request other than GET or HEAD from another site's page
  * (Origin, Sec-Fetch-Site) gets 403; with admin.token set, a request without
- * "Authorization: Bearer <token>" gets 401, except GET /ready.
+ * "Authorization: Bearer <token>" gets 401, except GET /ready and GET /.
  *
  * The server runs on libmicrohttpd's threads (one per admin connection, at
  * most ADMIN_MAX_CONNECTIONS, each with a timeout), apart from the data

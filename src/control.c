@@ -158,14 +158,19 @@ static char *json_text(json_object *root)
 	return text;
 }
 
-char *control_state(struct runtime *rt)
+json_object *control_state_json(struct runtime *rt)
 {
 	json_object *root = json_object_new_object(), *proxies = json_object_new_array();
 
 	json_object_object_add(root, "pool", pool_json(rt));
 	runtime_for_each_proxy(rt, proxy_json, proxies);
 	json_object_object_add(root, "proxies", proxies);
-	return json_text(root);
+	return root;
+}
+
+char *control_state(struct runtime *rt)
+{
+	return json_text(control_state_json(rt));
 }
 
 /* ------------------------------------------------------------------ overrides */

@@ -4,7 +4,9 @@
  *
  * control_state renders GET /endpoints: the pool, and per proxy its
  * listeners, discovery state, endpoints (weight in force, configured
- * weight, override, state, counters) and overrides.  control_endpoint
+ * weight, override, state, counters) and overrides; control_state_json
+ * gives the same document as a json-c tree (the operator's page renders
+ * its table from it).  control_endpoint
  * serves PUT and DELETE /api/v1/proxies/{label}/endpoints/{addr}: an
  * operator's weight and drain for one address, kept by the proxy's
  * balancer until deleted.  Both run on admin threads, under the runtime's
@@ -19,12 +21,15 @@
 #include "balancer.h"
 #include "net.h"
 
+struct json_object;
 struct runtime;
 
 /* The largest request body control_endpoint takes. */
 #define CONTROL_BODY_MAX 4096
 
 char *control_state(struct runtime *rt);
+/* The document of control_state; the caller puts it (json_object_put). */
+struct json_object *control_state_json(struct runtime *rt);
 
 /* A request of the control API, parsed: pure, and fuzzed. */
 struct control_request {
