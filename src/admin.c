@@ -240,13 +240,13 @@ static bool refused(struct admin *a, struct MHD_Connection *conn, const char *ur
 /* One request, with its body gathered before the handler runs. */
 struct request {
 	const char *url, *method; /* libmicrohttpd's, valid for the request */
+	bool then_stop;           /* POST /shutdown: SIGTERM when the request is done */
 	size_t len;
 	bool too_big;
 	char body[CONTROL_BODY_MAX + 1];
 };
 
-static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn,
-				   const struct request *r)
+static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn, struct request *r)
 {
 	struct mbuf m = { 0 };
 
@@ -255,8 +255,7 @@ static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *conn,
 		     true);
 }
 
-static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn,
-				 const struct request *r)
+static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn, struct request *r)
 {
 	if (runtime_draining(a->rt)) /* read first: no lock, while the drain holds it */
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: shutting down\n");
@@ -266,7 +265,7 @@ static enum MHD_Result get_ready(struct admin *a, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *conn,
-				     const struct request *r)
+				     struct request *r)
 {
 	char *body = control_state(a->rt);
 
@@ -276,8 +275,7 @@ static enum MHD_Result get_endpoints(struct admin *a, struct MHD_Connection *con
 /* The operator's page.  With admin.token set, a request without the token
  * (a browser's navigation cannot carry it) gets the page without data,
  * whose script asks for the token. */
-static enum MHD_Result get_page(struct admin *a, struct MHD_Connection *conn,
-				const struct request *r)
+static enum MHD_Result get_page(struct admin *a, struct MHD_Connection *conn, struct request *r)
 {
 	char *body = page_render(a->rt, authorized(a, conn));
 	struct MHD_Response *resp =
@@ -294,11 +292,11 @@ static enum MHD_Result get_page(struct admin *a, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result post_shutdown(struct admin *a, struct MHD_Connection *conn,
-				     const struct request *r)
+				     struct request *r)
 {
 	log_info("admin: shutdown requested");
 	runtime_drain_begin(a->rt); /* /ready fails from now on */
-	kill(getpid(), SIGTERM);
+	r->then_stop = true;        /* once the answer is out: the main thread may stop us */
 	return reply_text(conn, MHD_HTTP_ACCEPTED, "shutting down\n");
 }
 
@@ -325,8 +323,7 @@ static enum MHD_Result reload_wait(struct admin *a, struct MHD_Connection *conn)
 	}
 }
 
-static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn,
-				   const struct request *r)
+static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn, struct request *r)
 {
 	enum MHD_Result ret;
 
@@ -348,8 +345,7 @@ static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *conn,
 #define API_ENDPOINTS "/api/v1/proxies/"
 
 /* PUT or DELETE /api/v1/proxies/{label}/endpoints/{addr}. */
-static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn,
-				    const struct request *r)
+static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn, struct request *r)
 {
 	char *body;
 	unsigned status;
@@ -367,8 +363,7 @@ static enum MHD_Result api_endpoint(struct admin *a, struct MHD_Connection *conn
 struct route {
 	const char *path; /* ending in '/' (but "/"): a prefix */
 	const char *methods[2];
-	enum MHD_Result (*fn)(struct admin *a, struct MHD_Connection *conn,
-			      const struct request *r);
+	enum MHD_Result (*fn)(struct admin *a, struct MHD_Connection *conn, struct request *r);
 };
 
 static const struct route routes[] = {
@@ -398,7 +393,7 @@ static bool route_allows(const struct route *rt, const char *method)
 	return false;
 }
 
-static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn, const struct request *r)
+static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn, struct request *r)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
 		const struct route *rt = &routes[i];
@@ -453,10 +448,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode why)
 {
+	struct request *r = *con_cls;
+
 	(void)cls;
 	(void)conn;
 	(void)why;
-	free(*con_cls);
+	if (r && r->then_stop)
+		kill(getpid(), SIGTERM);
+	free(r);
 	*con_cls = NULL;
 }
 
