@@ -648,6 +648,18 @@ class Daemon:
 
 
 BUILDDIR = os.environ.get("LTCP_BUILDDIR") or os.path.dirname(os.path.dirname(os.path.abspath(BIN)))
+
+
+def _built_with_sanitizers():
+    try:
+        with open(os.path.join(BUILDDIR, "auto-config.h")) as f:
+            return "#define HAVE_SANITIZERS 1" in f.read()
+    except OSError:
+        return False
+
+
+# A sanitizer build runs several times slower: bounds on time scale by this, and say so.
+SLOWDOWN = 5 if _built_with_sanitizers() else 1
 # A make started from a test must not inherit the jobserver of the make running the suite.
 MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")}
 
