@@ -1,5 +1,6 @@
 """make install / make uninstall with DESTDIR: every file in its configured
-place with sane modes, the generated unit and init script carrying the
+place with sane modes (the Grafana dashboard and the alerting rules under
+share/linkerd-tcp/), the generated unit and init script carrying the
 configured paths, the installed sample configuration accepted by -n, man
 pages that format cleanly, systemd-analyze verify on the unit, and nothing
 left behind by make uninstall."""
@@ -24,8 +25,9 @@ def files_under(root):
 
 
 # Without the paths and a first make install there is nothing to check.
-dirs = {v: make_var(v) for v in ("sbindir", "sysconfdir", "mandir", "systemdsystemunitdir", "runstatedir")}
-if not t.ok(all(dirs[v] for v in ("sbindir", "sysconfdir", "mandir", "runstatedir")),
+dirs = {v: make_var(v) for v in ("sbindir", "sysconfdir", "mandir", "systemdsystemunitdir", "runstatedir",
+                                  "datadir")}
+if not t.ok(all(dirs[v] for v in ("sbindir", "sysconfdir", "mandir", "runstatedir", "datadir")),
             "the build directory's installation paths are known"):
     t.diag(repr(dirs))
     t.done()
@@ -58,6 +60,8 @@ def test_installed_files():
         dirs["sysconfdir"] + "/init.d/linkerd-tcp": 0o755,
         dirs["mandir"] + "/man8/linkerd-tcp.8": 0o644,
         dirs["mandir"] + "/man5/linkerd-tcp.yml.5": 0o644,
+        dirs["datadir"] + "/linkerd-tcp/grafana-dashboard.json": 0o644,
+        dirs["datadir"] + "/linkerd-tcp/linkerd-tcp-alerts.yml": 0o644,
     }
     if unitdir:
         expected[unitdir + "/linkerd-tcp.service"] = 0o644
@@ -68,6 +72,15 @@ def test_installed_files():
     extra = sorted(set(installed) - set(expected))
     if not t.ok(not extra, "make install installs nothing else"):
         t.diag("\n".join(extra))
+
+
+def test_installed_monitoring():
+    # The dashboard and the alerting rules, as shipped.
+    for name in ("grafana-dashboard.json", "linkerd-tcp-alerts.yml"):
+        path = dirs["datadir"] + "/linkerd-tcp/" + name
+        with open(os.path.join(SRCDIR, "packaging", name)) as f:
+            t.ok(os.path.exists(dest + path) and installed_text(path) == f.read(),
+                 "%s is packaging/%s" % (path, name))
 
 
 def test_installed_binary():
@@ -194,6 +207,7 @@ def test_clean_round_trip():
 
 t.run(
     test_installed_files,
+    test_installed_monitoring,
     test_installed_binary,
     test_generated_files,
     test_unit,
