@@ -856,3 +856,18 @@ size_t balancer_overrides(struct balancer *b, struct override_view *out, size_t 
 	pthread_mutex_unlock(&b->lock);
 	return n;
 }
+
+bool balancer_override_of(struct balancer *b, const struct netaddr *a,
+			  struct endpoint_override *out)
+{
+	struct addr_key k;
+	const struct override *ov;
+
+	addr_key(a, &k);
+	pthread_mutex_lock(&b->lock);
+	ov = override_find(b, &k);
+	if (ov)
+		*out = ov->o;
+	pthread_mutex_unlock(&b->lock);
+	return ov != NULL;
+}

@@ -133,6 +133,10 @@ int balancer_set_override(struct balancer *b, const struct netaddr *a,
  * -1 when there was none. */
 int balancer_clear_override(struct balancer *b, const struct netaddr *a) MUSTCHECK;
 
+/* The override for a, if there is one. */
+bool balancer_override_of(struct balancer *b, const struct netaddr *a,
+			  struct endpoint_override *out);
+
 /* An override and whether an endpoint of the active set has its address. */
 struct override_view {
 	char name[NETADDR_STRLEN];

@@ -292,34 +292,20 @@ static int parse_body(const char *body, size_t len, struct endpoint_override *o,
 	return rc;
 }
 
-/* The override now in force for op's address, as JSON. */
-static json_object *override_now(struct balancer *b, const char *name)
-{
-	size_t n = balancer_overrides(b, NULL, 0);
-	struct override_view *v = xcalloc(n ? n : 1, sizeof(*v));
-	json_object *o = NULL;
-
-	n = MIN(n, balancer_overrides(b, v, n));
-	for (size_t i = 0; i < n && !o; i++)
-		if (strcmp(v[i].name, name) == 0)
-			o = override_json(true, &v[i].override);
-	free(v);
-	return o;
-}
-
 static void apply_op(struct proxy *p, void *arg)
 {
 	struct control_op *op = arg;
 	const struct control_request *q = &op->req;
 	struct balancer *b = proxy_balancer(p);
+	struct endpoint_override o;
 
 	if (op->found_proxy || strcmp(proxy_label(p), q->label) != 0)
 		return;
 	op->found_proxy = true;
 	op->rc = q->put ? balancer_set_override(b, &q->addr, &q->o)
 			: balancer_clear_override(b, &q->addr);
-	if (op->rc == 0 && q->put)
-		op->override = override_now(b, q->name);
+	if (op->rc == 0 && q->put && balancer_override_of(b, &q->addr, &o))
+		op->override = override_json(true, &o);
 }
 
 static char *op_answer(const struct control_op *op)

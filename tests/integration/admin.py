@@ -138,13 +138,7 @@ def test_tls_failure_counted():
         "      - addr: '127.0.0.1:0'\n",
         "      - addr: '127.0.0.1:0'\n        tls:\n          private_key_path: %s\n          cert_paths: [%s]\n" % (key, crt))
     d = daemon(cfg)
-    s = connect(d.port())
-    s.sendall(b"this is not a TLS ClientHello\r\n\r\n")
-    try:
-        recv_all(s, 5)
-    except OSError:
-        pass
-    s.close()
+    failed_tls_client(d.port())
     d.wait_log("client TLS handshake failed")
     _, text, _ = http(d, "/metrics")
     t.eq(metric(text, "linkerd_tcp_tls_handshake_failures_total", proxy="proxy0"), 1.0,

@@ -312,13 +312,7 @@ def live_scrape():
     reply, err = exchange(d.port("api"), b"hello")
     t.ok(reply == b"hello", "a connection through the namerd proxy is echoed")
     exchange(d.port("db"), b"refused")
-    s = connect(d.port("web"))
-    s.sendall(b"this is not a TLS ClientHello\r\n\r\n")
-    try:
-        recv_all(s, 5)
-    except OSError:
-        pass
-    s.close()
+    failed_tls_client(d.port("web"))
     d.wait_log("client TLS handshake failed")
     t.ok(d.wait_log(r" api .* reason=done") and d.wait_log(r" db .* reason=connect failed"),
          "the connections through api and db are done")

@@ -451,6 +451,17 @@ class SlowTransfer:
         return self.got[0] if self.got else None
 
 
+def failed_tls_client(port, timeout=5.0):
+    """A client that sends bytes that are no TLS ClientHello, then waits for the close."""
+    s = connect(port)
+    s.sendall(b"this is not a TLS ClientHello\r\n\r\n")
+    try:
+        recv_all(s, timeout)
+    except OSError:
+        pass
+    s.close()
+
+
 def first_line(port, timeout=5.0):
     """The first line a backend sends, read through the proxy on port (stripped,
     bytes); b"" when the connection fails or closes first."""
