@@ -347,6 +347,11 @@ def test_poll_pace():
     t.ok(4 <= got <= 6, "poll, interval_secs 1: %d requests in 5 s (want 4-6)" % got)
     c = namerd_counts(d)
     t.ok(c.get("ok", 0) >= 4 and no_failures(c), "poll: good answers count as ok, failure counters stay 0 (%r)" % c)
+    unchanged = len(re.findall(r"namerd answer unchanged \(1 endpoint", d.log()))
+    t.ok(unchanged >= 3, "poll: a repeated answer is not decoded again (%d times)" % unchanged)
+    b = backend("b")
+    bound(n, b)
+    t.ok(eventually(d.port(), "b", 3.0) is not None, "poll: a changed answer after repeats is applied")
 
 
 def test_watch_pace():
