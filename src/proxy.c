@@ -428,7 +428,7 @@ static void swap_settings(struct proxy *p, struct config **old_cfg, struct tls_c
 	pthread_mutex_unlock(&p->lock);
 }
 
-void proxy_commit_reload(struct proxy *p, struct pool *pool)
+void proxy_commit_reload(struct proxy *p)
 {
 	struct proxy_stage *s = &p->stage;
 	struct balancer_params bp;
@@ -438,7 +438,6 @@ void proxy_commit_reload(struct proxy *p, struct pool *pool)
 	if (!s->active)
 		return;
 	bp = accrual_params(s->pc);
-	p->pool = pool;
 	swap_settings(p, &old, &old_client);
 	config_unref(old);
 	free_tls(s->server_tls, s->nsrv, old_client);

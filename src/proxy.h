@@ -84,7 +84,7 @@ void proxy_unref(struct proxy *p);
  * endpoints and listeners. */
 int proxy_prepare_reload(struct proxy *p, struct config *cfg, size_t index, char *err,
 			 size_t errlen);
-void proxy_commit_reload(struct proxy *p, struct pool *pool);
+void proxy_commit_reload(struct proxy *p);
 void proxy_abort_reload(struct proxy *p);
 
 const char *proxy_label(const struct proxy *p);

@@ -196,7 +196,7 @@ int runtime_reload(struct runtime *rt, struct config *cfg)
 	pthread_rwlock_wrlock(&rt->lock);
 	for (size_t i = 0; i < cfg->proxies.n; i++) {
 		if (find_proxy(rt->proxies, rt->n, pc[i].label))
-			proxy_commit_reload(next[i], rt->pool);
+			proxy_commit_reload(next[i]);
 		else
 			proxy_start(next[i], rt->pool);
 	}
