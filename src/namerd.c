@@ -60,7 +60,7 @@ struct namerd {
 
 	pthread_mutex_t lock; /* guards status */
 	struct namerd_status status;
-	size_t last_n; /* endpoints in the last applied set, for the log */
+	size_t last_n;      /* endpoints in the last applied set, for the log */
 	uint64_t last_hash; /* of the text of the last answer applied (0: none) */
 	size_t last_len;
 };

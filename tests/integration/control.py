@@ -111,6 +111,8 @@ def test_overrides_outlive_reload_and_discovery():
     socks, count = hold(d.port("web"), 8)
     t.eq(count, {"a": 8}, "... and they are in force after it")
     close_all(socks)
+    # Closed, not busy: a removed endpoint with open connections would stay as "removed".
+    t.ok(wait_until(lambda: endpoint(d, a.addr)["active"] == 0, 5), "... all 8 closed")
     only_b = static_config(["127.0.0.1:0"], [(b.addr, 1)], label="web", top="relay_threads: 256")
     d.reload(only_b)
     ovr = {o["addr"]: o for o in d.admin_json()["proxies"][0]["overrides"]}
