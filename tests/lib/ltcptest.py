@@ -582,8 +582,9 @@ class Daemon:
 
         return wait_until(found, timeout)
 
-    def wait_ready(self, timeout=10.0):
-        ok = self.wait_log(r"running \(pid", timeout)
+    def wait_ready(self, timeout=None):
+        # Thousands of relay threads start slowly under TSan on a busy machine.
+        ok = self.wait_log(r"running \(pid", timeout or 10.0 * SLOWDOWN)
         if not ok:
             raise RuntimeError("daemon did not start:\n" + self.log())
         return self
