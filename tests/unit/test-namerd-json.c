@@ -129,10 +129,30 @@ static void bad_ep(const char *label, const char *ip, const char *port, const ch
 	free(text);
 }
 
+/* A body (with a trailing newline when nl) that binds exactly these two endpoints. */
+static void two_eps(const char *label, const char *body, int nl, const char *first, double w0,
+		    const char *second, double w1)
+{
+	char *t = xasprintf("%s%s", body, nl ? "\n" : "");
+	char *what = xasprintf("%s%s", label, nl ? " + \\n" : "");
+	char n0[NETADDR_STRLEN], n1[NETADDR_STRLEN];
+	struct namerd_answer a;
+
+	if (expect_kind(what, t, NAMERD_BOUND, 2, &a)) {
+		ep_name(&a, 0, n0);
+		ep_name(&a, 1, n1);
+		ok(strcmp(n0, first) == 0 && a.eps[0].weight == w0 && strcmp(n1, second) == 0 &&
+			   a.eps[1].weight == w1,
+		   "%s: %s w %g, %s w %g", what, n0, a.eps[0].weight, n1, a.eps[1].weight);
+	}
+	namerd_answer_clear(&a);
+	free(what);
+	free(t);
+}
+
 static void test_literal_bodies(void)
 {
 	struct namerd_answer a;
-	char name[NETADDR_STRLEN];
 
 	for (int nl = 0; nl < 2; nl++) {
 		const char *sfx = nl ? " + \\n" : "";
@@ -142,34 +162,9 @@ static void test_literal_bodies(void)
 		one_ep(nl ? "bound plain + \\n" : "bound plain", t, "127.0.0.1:9990", 1.0);
 		free(t);
 
-		t = xasprintf("%s%s", BODY_TWO, nl ? "\n" : "");
-		if (expect_kind(nl ? "bound two + \\n" : "bound two", t, NAMERD_BOUND, 2, &a)) {
-			char second[NETADDR_STRLEN];
-
-			ep_name(&a, 0, name);
-			ep_name(&a, 1, second);
-			ok(strcmp(name, "127.0.0.1:9990") == 0 &&
-				   strcmp(second, "127.0.0.2:9990") == 0 &&
-				   a.eps[0].weight == 1.0 && a.eps[1].weight == 1.0,
-			   "bound two%s: endpoints %s and %s, weight 1", sfx, name, second);
-		}
-		namerd_answer_clear(&a);
-		free(t);
-
-		t = xasprintf("%s%s", BODY_WEIGHTS, nl ? "\n" : "");
-		if (expect_kind(nl ? "bound weights + \\n" : "bound weights", t, NAMERD_BOUND, 2,
-				&a)) {
-			char second[NETADDR_STRLEN];
-
-			ep_name(&a, 0, name);
-			ep_name(&a, 1, second);
-			ok(strcmp(name, "10.0.0.5:8080") == 0 && a.eps[0].weight == 3.0 &&
-				   strcmp(second, "10.0.0.6:8080") == 0 && a.eps[1].weight == 1.0,
-			   "bound weights%s: %s w %g, %s w %g", sfx, name, a.eps[0].weight, second,
-			   a.eps[1].weight);
-		}
-		namerd_answer_clear(&a);
-		free(t);
+		two_eps("bound two", BODY_TWO, nl, "127.0.0.1:9990", 1.0, "127.0.0.2:9990", 1.0);
+		two_eps("bound weights", BODY_WEIGHTS, nl, "10.0.0.5:8080", 3.0, "10.0.0.6:8080",
+			1.0);
 
 		t = xasprintf("%s%s", BODY_EMPTY, nl ? "\n" : "");
 		expect_kind(nl ? "bound empty + \\n" : "bound empty", t, NAMERD_BOUND, 0, &a);
@@ -627,11 +622,63 @@ static void test_pieces_match_whole(void)
 	ok(differ == 0, "20000 mutations decode the same both ways (%d accepted)", accepted);
 }
 
+/* Small text, huge tree: refused before json-c builds it. */
+static void test_tree_limits(void)
+{
+	size_t len;
+	char *t;
+
+	t = xmalloc((1u << 20) + 64);
+	len = (size_t)sprintf(t, "{\"type\":\"neg\",\"meta\":[");
+	while (len < (1u << 20))
+		len += (size_t)sprintf(t + len, "{},");
+	strcpy(t + len, "{}]}");
+	bad("1 MiB of {} in meta (~270 MiB as a json-c tree)", t);
+	free(t);
+	t = xmalloc(NAMERD_JSON_MAX);
+	len = (size_t)sprintf(t, "{\"type\":\"neg\",\"meta\":[");
+	while (len < NAMERD_JSON_MAX - 16)
+		len += (size_t)sprintf(t + len, "0,");
+	len += (size_t)sprintf(t + len, "0]}");
+	bad_len("NAMERD_JSON_MAX of 0, in meta (~1.5 GiB as a json-c tree)", t, len);
+	free(t);
+}
+
+/* NAMERD_MAX_ADDRS addresses decode; one more is refused. */
+static void test_address_limit(void)
+{
+	const char *addr = "{\"ip\":\"10.0.0.1\",\"port\":80},";
+	size_t alen = strlen(addr), len;
+	struct namerd_answer a;
+	int64_t t0;
+	char *t;
+	int rc;
+
+	for (size_t n = NAMERD_MAX_ADDRS; n <= NAMERD_MAX_ADDRS + 1; n++) {
+		char err[NAMERD_ERRLEN] = "";
+
+		t = xmalloc(64 + n * alen);
+		len = (size_t)sprintf(t, "{\"type\":\"bound\",\"addrs\":[");
+		for (size_t i = 0; i < n; i++, len += alen)
+			memcpy(t + len, addr, alen);
+		strcpy(t + len - 1, "],\"meta\":{}}");
+		t0 = now_ms();
+		rc = namerd_json_decode(t, strlen(t), &a, err, sizeof(err));
+		t0 = now_ms() - t0;
+		if (n == NAMERD_MAX_ADDRS)
+			ok(rc == 0 && a.n == n, "%zu addresses accepted (%lld ms)", n,
+			   (long long)t0);
+		else
+			ok(rc == -1 && err[0] && a.n == 0, "%zu addresses rejected (%s)", n, err);
+		namerd_answer_clear(&a);
+		free(t);
+	}
+}
+
 static void test_limits(void)
 {
 	struct namerd_answer a;
-	const char *addr = "{\"ip\":\"10.0.0.1\",\"port\":80},";
-	size_t alen = strlen(addr), n, len;
+	size_t len;
 	char *t;
 	int64_t t0;
 	int rc;
@@ -661,41 +708,8 @@ static void test_limits(void)
 	namerd_answer_clear(&a);
 	free(t);
 
-	/* Small text, huge tree: refused before json-c builds it. */
-	t = xmalloc((1u << 20) + 64);
-	len = (size_t)sprintf(t, "{\"type\":\"neg\",\"meta\":[");
-	while (len < (1u << 20))
-		len += (size_t)sprintf(t + len, "{},");
-	strcpy(t + len, "{}]}");
-	bad("1 MiB of {} in meta (~270 MiB as a json-c tree)", t);
-	free(t);
-	t = xmalloc(NAMERD_JSON_MAX);
-	len = (size_t)sprintf(t, "{\"type\":\"neg\",\"meta\":[");
-	while (len < NAMERD_JSON_MAX - 16)
-		len += (size_t)sprintf(t + len, "0,");
-	len += (size_t)sprintf(t + len, "0]}");
-	bad_len("NAMERD_JSON_MAX of 0, in meta (~1.5 GiB as a json-c tree)", t, len);
-	free(t);
-
-	for (n = NAMERD_MAX_ADDRS; n <= NAMERD_MAX_ADDRS + 1; n++) {
-		char err[NAMERD_ERRLEN] = "";
-
-		t = xmalloc(64 + n * alen);
-		len = (size_t)sprintf(t, "{\"type\":\"bound\",\"addrs\":[");
-		for (size_t i = 0; i < n; i++, len += alen)
-			memcpy(t + len, addr, alen);
-		strcpy(t + len - 1, "],\"meta\":{}}");
-		t0 = now_ms();
-		rc = namerd_json_decode(t, strlen(t), &a, err, sizeof(err));
-		t0 = now_ms() - t0;
-		if (n == NAMERD_MAX_ADDRS)
-			ok(rc == 0 && a.n == n, "%zu addresses accepted (%lld ms)", n,
-			   (long long)t0);
-		else
-			ok(rc == -1 && err[0] && a.n == 0, "%zu addresses rejected (%s)", n, err);
-		namerd_answer_clear(&a);
-		free(t);
-	}
+	test_tree_limits();
+	test_address_limit();
 }
 
 /* 100,000 addresses as a large namerd might send them, the array under key. */
