@@ -337,12 +337,18 @@ def requests_over(n, watch, secs):
     return n.request_count(NS, PATH, watch=watch) - before
 
 
-def test_poll_pace():
+def served_by_poll(tag):
+    """A fake namerd that binds backend "a", and a daemon polling it that serves from it."""
     n = namerd()
     a = backend("a")
     bound(n, a)
     d = daemon(namerd_config(n, mode="poll"))
-    t.eq(who(d.port()), "a", "poll pace: served")
+    t.eq(who(d.port()), "a", "%s: served" % tag)
+    return n, a, d
+
+
+def test_poll_pace():
+    n, a, d = served_by_poll("poll pace")
     got = requests_over(n, False, 5.0)
     t.ok(4 <= got <= 6, "poll, interval_secs 1: %d requests in 5 s (want 4-6)" % got)
     c = namerd_counts(d)
@@ -401,11 +407,7 @@ def last_error_clean(d, word):
 
 
 def test_error_text_sanitized():
-    n = namerd()
-    a = backend("a")
-    bound(n, a)
-    d = daemon(namerd_config(n, mode="poll"))
-    t.eq(who(d.port()), "a", "sanitize: served")
+    n, a, d = served_by_poll("sanitize")
     n.fail_next(1, 500, b"boom \x1b[31mred\x1b[0m\rtail\nsecond line\n")
     logged_clean(d, "HTTP 500 boom[^\n]*", ["red", "tail"],
                  "poll: an HTTP 500 body is logged on one line without control characters")
@@ -449,11 +451,7 @@ def test_watch_http_error_aborted():
 
 
 def test_poll_http_error_body_cut():
-    n = namerd()
-    a = backend("a")
-    bound(n, a)
-    d = daemon(namerd_config(n, mode="poll"))
-    t.eq(who(d.port()), "a", "poll 503: served")
+    n, a, d = served_by_poll("poll 503")
     n.fail_next(1, 503, b"overloaded\n", drip=0.1)
     t.ok(d.wait_log("HTTP 503 overloaded", 3), "poll: a 503 whose body never ends is logged with its first line")
     t.ok(d.wait_log("answers again", 3), "poll: the next poll is answered")
