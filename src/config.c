@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #define CFG_MAX_BYTES (4u << 20)
+/* Threads move bytes; parked connections need none (see doc/performance.md). */
+#define RELAY_THREADS_DEFAULT "128"
 
 /* ------------------------------------------------------------------ diag */
 
@@ -215,6 +217,7 @@ static const struct cfg_key server_keys[] = {
 	KEY(struct cfg_server, proxy_protocol, T_ENUM, .def = "none",
 	    .enums = proxy_protocol_names),
 	KEY(struct cfg_server, accept_proxy_protocol, T_BOOL, .def = "false"),
+	INT(struct cfg_server, max_connections_per_client, "0", 0, INT_MAX),
 	{ 0 },
 };
 CFG_KEYS_FIT(server_keys);
@@ -301,7 +304,8 @@ static const struct cfg_key top_keys[] = {
 	KEY(struct config, proxies, T_LIST, .sub = &config_proxy_sec, .flags = F_REQUIRED),
 	KEY(struct config, admin, T_SECTION, .sub = &admin_sec),
 	INT(struct config, buffer_size, "16384", 1024, 16 << 20, .flags = F_STATIC),
-	INT(struct config, relay_threads, "1024", 1, 100000, .flags = F_STATIC),
+	INT(struct config, relay_threads, RELAY_THREADS_DEFAULT, 1, 100000, .flags = F_STATIC),
+	INT(struct config, park_idle_ms, "1000", 0, MS_MAX),
 	KEY(struct config, user, T_STR, .flags = F_STATIC),
 	KEY(struct config, group, T_STR, .flags = F_STATIC),
 	KEY(struct config, access_log, T_PATH),

@@ -78,6 +78,7 @@ struct cfg_server {
 	int64_t connection_lifetime_secs; /* 0: none */
 	int proxy_protocol;               /* enum proxy_protocol */
 	bool accept_proxy_protocol;       /* a PROXY header precedes each client's bytes */
+	int64_t max_connections_per_client; /* open at once per client address; 0: no limit */
 };
 
 enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
@@ -145,6 +146,7 @@ struct config {
 	struct cfg_admin admin;
 	int64_t buffer_size;
 	int64_t relay_threads;
+	int64_t park_idle_ms; /* a connection quiet this long gives its thread back; 0: never */
 	char *user;
 	char *group;
 	char *access_log; /* NULL: connection lines go to the log at level info */

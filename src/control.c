@@ -6,6 +6,7 @@
 #include "log.h"
 #include "namerd.h"
 #include "proxy.h"
+#include "relay.h"
 #include "runtime.h"
 
 #include <ctype.h>
@@ -146,6 +147,10 @@ static json_object *pool_json(struct runtime *rt)
 	json_object_object_add(o, "threads", json_object_new_int64(size));
 	json_object_object_add(o, "busy", json_object_new_int64(busy));
 	json_object_object_add(o, "idle", json_object_new_int64(size - busy));
+	json_object_object_add(o, "queued", json_object_new_int64(runtime_queued(rt)));
+	json_object_object_add(o, "open", json_object_new_int64(runtime_open(rt)));
+	json_object_object_add(o, "parked",
+			       json_object_new_int64((int64_t)atomic_load(&relay_stats()->parked)));
 	return o;
 }
 

@@ -25,6 +25,9 @@ extern const double histogram_latency_bounds[];
 extern const unsigned histogram_latency_nbounds;
 extern const double histogram_duration_bounds[];
 extern const unsigned histogram_duration_nbounds;
+/* Microseconds to a second: a parked connection's wake-up to its next byte. */
+extern const double histogram_wake_bounds[];
+extern const unsigned histogram_wake_nbounds;
 
 void histogram_init(struct histogram *h, const double *bounds, unsigned nbounds);
 void histogram_observe(struct histogram *h, double seconds);

@@ -1,5 +1,6 @@
 /*
- * listener: one listening socket and the acceptor thread that serves it.
+ * listener: one listening socket, and the acceptor thread that serves it and
+ * watches its parked connections.
  *
  * The main thread opens (binds) a listener, starts it and closes it.  The
  * acceptor thread knows nothing of proxies or relays: before each accept(2)
@@ -7,6 +8,23 @@
  * full pool or max_connections leaves connections in the kernel backlog
  * instead of spinning), then hands the socket over.  EMFILE and ENFILE
  * pause accepting for a second, warned once per episode.
+ *
+ * Parking: a relay thread whose connection went quiet hands it to the
+ * parked set of the listener that accepted it (listener_park) and returns
+ * to the pool.  The acceptor thread sleeps in epoll_wait on the listening
+ * socket and every parked socket at once; when one becomes readable (or
+ * hangs up), or a connection's timer is due, or a drain begins, it calls
+ * the entry's wake function, which must not block.  Parked entries are
+ * known to epoll by slot and generation, never by pointer, so an event
+ * that arrives after its connection moved on is recognised as stale.
+ *
+ * Lifetime: a listener is reference counted, one reference for being open
+ * and one per connection accepted on it.  listener_close stops accepting
+ * and closes the socket at once; the acceptor thread lives on while
+ * connections of the listener remain (they may park), then frees the
+ * listener and exits.  l->lock guards the parked set, the per-client
+ * counts and the reference count; it is held for epoll_ctl but never for
+ * anything that blocks.
  */
 #ifndef LTCP_LISTENER_H
 #define LTCP_LISTENER_H
@@ -20,6 +38,30 @@
 
 struct listener;
 
+/* Why a parked connection was handed back. */
+enum park_wake {
+	PARK_WAKE_IO,    /* a socket is readable, hung up or failed */
+	PARK_WAKE_TIMER, /* its due time came */
+	PARK_WAKE_DRAIN, /* the process is draining */
+};
+
+/* A parked connection as the parked set sees it, embedded in the relay's. */
+struct parked {
+	int fd[2];      /* the sockets watched for reading; -1: not watched */
+	int64_t due_ms; /* now_ms() at which to wake it anyway; INT64_MAX: never */
+	/* Called on the acceptor thread, without locks; must not block. */
+	void (*wake)(struct parked *pk, enum park_wake why);
+	/* The parked set's own. */
+	uint32_t slot;
+	size_t heap_index;
+};
+
+/* Why the listener reset a connection at once. */
+enum listener_refusal {
+	REFUSE_OVER_LIMIT,   /* the owner's limit (max_connections, policy refuse) */
+	REFUSE_CLIENT_LIMIT, /* max_connections_per_client */
+};
+
 /* What the owner does around each accept; called on the acceptor thread. */
 struct listener_handler {
 	/* Blocks until one more connection may be accepted and returns a token
@@ -28,21 +70,44 @@ struct listener_handler {
 	void *(*reserve)(void *owner, const atomic_bool *cancel, bool *refuse);
 	/* The accept failed: gives the reserved room back. */
 	void (*unreserve)(void *owner, void *token);
-	/* Takes the accepted socket (non-blocking, close-on-exec). */
+	/* Takes the accepted socket (non-blocking, close-on-exec).  counted says
+	 * that the client's address was counted for the per-client limit: the
+	 * connection gives it back with listener_client_leave. */
 	void (*accepted)(void *owner, void *token, int fd, const struct netaddr *peer,
-			 int64_t accept_us);
+			 int64_t accept_us, bool counted);
 	/* A connection was reset for lack of room. */
-	void (*refused)(void *owner);
+	void (*refused)(void *owner, enum listener_refusal why);
 	/* Wakes a reserve blocked for this listener, so that it sees *cancel. */
 	void (*wake)(void *owner);
+	/* Open connections allowed per client address; 0: no limit. */
+	unsigned (*client_limit)(void *owner);
 };
 
 /* Resolves and binds addr; NULL with err on failure. */
 struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_t errlen);
 /* Starts the acceptor thread, which calls h with owner. */
 int listener_start(struct listener *l, const struct listener_handler *h, void *owner) MUSTCHECK;
-/* Stops the acceptor, closes the socket, frees the listener. */
+/* Stops accepting, closes the socket and drops the open reference; the
+ * handler is not called any more once this returns. */
 void listener_close(struct listener *l);
+
+/* One reference per accepted connection, dropped when it closes. */
+struct listener *listener_ref(struct listener *l);
+void listener_unref(struct listener *l);
+/* A connection counted at accept gives its client's address back. */
+void listener_client_leave(struct listener *l, const struct netaddr *peer);
+
+/* Relay thread: adds pk to the parked set.  From the moment this returns
+ * true, pk (and the connection) belongs to the parked set and may already
+ * be woken on another thread.  False: draining (close the connection
+ * instead), or the sockets could not be watched (errno set). */
+bool listener_park(struct listener *l, struct parked *pk);
+/* Any thread: every listener, open or closed, wakes its parked connections
+ * with PARK_WAKE_DRAIN and refuses new parks from now on. */
+void listener_drain_all(void);
+/* Waits (up to deadline_ms) until every acceptor thread has ended; false
+ * when some still run. */
+bool listener_wait_all(int64_t deadline_ms);
 
 /* The "host:port" the listener was configured with (its identity on reload). */
 const char *listener_key(const struct listener *l);

@@ -205,7 +205,7 @@ static void drain(struct runtime *rt, const sigset_t *set)
 	unsigned left;
 
 	runtime_stop_accepting(rt);
-	left = runtime_active(rt);
+	left = runtime_open(rt);
 	daemon_notify("STOPPING=1\nSTATUS=stopping: draining %u connection(s)", left);
 	if (left)
 		log_info("draining %u connection(s) for up to %lld s", left,
@@ -217,13 +217,13 @@ static void drain(struct runtime *rt, const sigset_t *set)
 			log_warn("second stop signal: closing %u connection(s) now", left);
 			break;
 		}
-		left = runtime_wait_idle(rt, MIN(now_ms() + 100, deadline));
+		left = runtime_wait_closed(rt, MIN(now_ms() + 100, deadline));
 	}
-	left = runtime_active(rt);
+	left = runtime_open(rt);
 	if (left) {
 		log_warn("closing %u connection(s) still open", left);
 		runtime_abort_connections(rt);
-		(void)runtime_wait_idle(rt, now_ms() + 5000);
+		(void)runtime_wait_closed(rt, now_ms() + 5000);
 	}
 }
 

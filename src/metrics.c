@@ -6,6 +6,7 @@
 #include "log.h"
 #include "namerd.h"
 #include "proxy.h"
+#include "relay.h"
 #include "runtime.h"
 
 #include <dirent.h>
@@ -356,6 +357,31 @@ static uint64_t status_field(const char *key)
 	return v;
 }
 
+/* Parking: what waits for a thread, what is parked, and how fast it wakes. */
+static void relay_metrics(struct mbuf *m, struct runtime *rt)
+{
+	struct relay_stats *rs = relay_stats();
+
+	prom_family(m, "linkerd_tcp_relay_queue", "gauge",
+		    "Woken connections waiting for a relay thread.");
+	prom_count(m, "linkerd_tcp_relay_queue", "", runtime_queued(rt));
+	prom_family(m, "linkerd_tcp_open_connections", "gauge",
+		    "Open connections, parked ones included.");
+	prom_count(m, "linkerd_tcp_open_connections", "", atomic_load(&rs->open));
+	prom_family(m, "linkerd_tcp_parked_connections", "gauge",
+		    "Idle connections parked without a relay thread.");
+	prom_count(m, "linkerd_tcp_parked_connections", "", atomic_load(&rs->parked));
+	prom_family(m, "linkerd_tcp_parks_total", "counter",
+		    "Times a quiet connection gave its relay thread back.");
+	prom_count(m, "linkerd_tcp_parks_total", "", atomic_load(&rs->parks));
+	prom_family(m, "linkerd_tcp_wakes_total", "counter",
+		    "Times a parked connection was handed to a relay thread again.");
+	prom_count(m, "linkerd_tcp_wakes_total", "", atomic_load(&rs->wakes));
+	prom_family(m, "linkerd_tcp_wake_delay_seconds", "histogram",
+		    "From a parked connection's wake-up to the next byte it moved.");
+	prom_histogram(m, "linkerd_tcp_wake_delay_seconds", "", &rs->wake_delay);
+}
+
 static void process_metrics(struct runtime *rt, struct mbuf *m)
 {
 	char labels[256] = "";
@@ -380,6 +406,7 @@ static void process_metrics(struct runtime *rt, struct mbuf *m)
 		    "Relay threads by state; a busy thread carries one connection.");
 	prom_count(m, "linkerd_tcp_relay_threads", "state=\"busy\"", busy);
 	prom_count(m, "linkerd_tcp_relay_threads", "state=\"idle\"", size - MIN(busy, size));
+	relay_metrics(m, rt);
 	prom_family(m, "linkerd_tcp_config_reloads_total", "counter",
 		    "Configuration reloads by result.");
 	prom_count(m, "linkerd_tcp_config_reloads_total", "result=\"ok\"",

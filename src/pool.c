@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Relay threads need little stack, but a TLS handshake (GnuTLS, nettle,
  * GMP's alloca) can take a few dozen KiB; sanitizers need more. */
@@ -20,48 +22,220 @@
 #define RELAY_STACK (256u << 10)
 #endif
 
+struct pool_class {
+	struct pool_class *next; /* the pool's list */
+	unsigned busy;           /* its jobs running now */
+	unsigned waiting;        /* its acceptors blocked in pool_reserve */
+	struct pool_job *head, *tail;
+	bool released;
+};
+
 struct pool_worker {
 	struct pool *pool;
 	pthread_t thread;
 	pthread_cond_t cond; /* signalled when a job arrives or the pool stops */
-	bool has_job;
+	struct pool_job *job;
+	struct pool_class *cls;
+	bool claimed; /* promised to end its job soon (pool_claim) */
 	unsigned index;
 	void *state;
-	unsigned char *job; /* pool->job_size bytes */
 };
 
 struct pool {
 	pthread_mutex_t lock;
-	pthread_cond_t idle_cond; /* a thread became idle */
+	pthread_cond_t idle_cond; /* a thread became idle, or the queue emptied */
 	pool_handler fn;
 	pool_state_free state_free;
-	size_t job_size;
 	unsigned n, started;
-	unsigned busy; /* threads between dispatch and the end of their job */
-	bool stopping;
+	unsigned busy;    /* threads between dispatch and the end of their job */
+	unsigned queued;  /* woken jobs waiting for a thread */
+	unsigned waiting; /* acceptors blocked in pool_reserve */
+	unsigned claimed; /* threads that promised to end their job soon */
+	bool stopping, stopped;
 	struct pool_worker *workers;
 	struct pool_worker **idle; /* LIFO stack */
 	unsigned nidle;
+	struct pool_class *classes;
+	int demand_fd; /* eventfd: non-zero while demand is unmet */
+	bool demand_set;
 };
+
+static _Thread_local struct pool_worker *current_worker;
+
+/* ------------------------------------------------------------------ demand */
+
+/* Keeps the demand descriptor readable exactly while waiters outnumber the
+ * threads that are free or promised; p->lock held. */
+static void demand_update_locked(struct pool *p)
+{
+	bool want = p->waiting + p->queued > p->nidle + p->claimed;
+	uint64_t v = 1;
+
+	if (want == p->demand_set)
+		return;
+	p->demand_set = want;
+	if (want ? write(p->demand_fd, &v, sizeof(v)) < 0 : read(p->demand_fd, &v, sizeof(v)) < 0)
+		log_debug("pool demand eventfd: %s", strerror(errno));
+}
+
+int pool_demand_fd(struct pool *p)
+{
+	return p->demand_fd;
+}
+
+bool pool_claim(struct pool *p)
+{
+	struct pool_worker *w = current_worker;
+	bool ok = false;
+
+	if (!w || w->pool != p)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	if (!w->claimed && p->waiting + p->queued > p->nidle + p->claimed) {
+		w->claimed = true;
+		p->claimed++;
+		ok = true;
+	}
+	demand_update_locked(p);
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+void pool_unclaim(struct pool *p)
+{
+	struct pool_worker *w = current_worker;
+
+	if (!w || w->pool != p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (w->claimed) {
+		w->claimed = false;
+		p->claimed--;
+	}
+	demand_update_locked(p);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ------------------------------------------------------------------ classes */
+
+struct pool_class *pool_class_new(struct pool *p)
+{
+	struct pool_class *c = xcalloc(1, sizeof(*c));
+
+	pthread_mutex_lock(&p->lock);
+	c->next = p->classes;
+	p->classes = c;
+	pthread_mutex_unlock(&p->lock);
+	return c;
+}
+
+static void class_unlink_locked(struct pool *p, struct pool_class *c)
+{
+	for (struct pool_class **pp = &p->classes; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			free(c);
+			return;
+		}
+	}
+}
+
+static void class_maybe_free_locked(struct pool *p, struct pool_class *c)
+{
+	if (c->released && c->busy == 0 && !c->head && c->waiting == 0)
+		class_unlink_locked(p, c);
+}
+
+void pool_class_release(struct pool *p, struct pool_class *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&p->lock);
+	c->released = true;
+	class_maybe_free_locked(p, c);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* True when no other class that waits runs fewer jobs than c. */
+static bool class_turn_locked(const struct pool *p, const struct pool_class *c)
+{
+	for (const struct pool_class *k = p->classes; k; k = k->next)
+		if (k != c && (k->waiting > 0 || k->head) && k->busy < c->busy)
+			return false;
+	return true;
+}
+
+/* The queued job of the waiting class with the fewest running jobs. */
+static struct pool_job *dequeue_locked(struct pool *p)
+{
+	struct pool_class *best = NULL;
+	struct pool_job *j;
+
+	if (p->queued == 0)
+		return NULL;
+	for (struct pool_class *k = p->classes; k; k = k->next)
+		if (k->head && (!best || k->busy < best->busy))
+			best = k;
+	j = best->head;
+	best->head = j->next;
+	if (!best->head)
+		best->tail = NULL;
+	j->next = NULL;
+	p->queued--;
+	return j;
+}
+
+/* ------------------------------------------------------------------ threads */
+
+static void start_job_locked(struct pool *p, struct pool_worker *w, struct pool_class *c,
+			     struct pool_job *job)
+{
+	job->cls = c;
+	w->job = job;
+	w->cls = c;
+	c->busy++;
+	p->busy++;
+}
+
+static void end_job_locked(struct pool *p, struct pool_worker *w)
+{
+	struct pool_class *c = w->cls;
+
+	w->job = NULL;
+	w->cls = NULL;
+	c->busy--;
+	p->busy--;
+	if (w->claimed) {
+		w->claimed = false;
+		p->claimed--;
+	}
+	class_maybe_free_locked(p, c);
+}
 
 static void *worker_main(void *arg)
 {
 	struct pool_worker *w = arg;
 	struct pool *p = w->pool;
 
+	current_worker = w;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!w->has_job && !p->stopping)
+		while (!w->job && !p->stopping)
 			pthread_cond_wait(&w->cond, &p->lock);
-		if (!w->has_job)
+		if (!w->job)
 			break;
 		pthread_mutex_unlock(&p->lock);
 		p->fn(w->job, &w->state);
 		pthread_mutex_lock(&p->lock);
-		w->has_job = false;
-		p->busy--;
-		p->idle[p->nidle++] = w;
-		pthread_cond_broadcast(&p->idle_cond);
+		end_job_locked(p, w);
+		struct pool_job *next = dequeue_locked(p);
+		if (next) {
+			start_job_locked(p, w, next->cls, next);
+		} else {
+			p->idle[p->nidle++] = w;
+			pthread_cond_broadcast(&p->idle_cond);
+		}
+		demand_update_locked(p);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (w->state && p->state_free)
@@ -87,11 +261,27 @@ static void size_futex_hash(unsigned threads)
 	(void)prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, slots, 0, 0);
 }
 
-struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_free state_free)
+static int start_threads(struct pool *p)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "relay-%u", i);
+		int rc = util_thread_start(&p->workers[i].thread, RELAY_STACK, name, worker_main,
+					   &p->workers[i]);
+		if (rc != 0) {
+			log_error("cannot start relay thread %u of %u: %s", i + 1, p->n,
+				  strerror(rc));
+			return -1;
+		}
+		p->started++;
+	}
+	return 0;
+}
+
+struct pool *pool_new(unsigned n, pool_handler fn, pool_state_free state_free)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
 	pthread_condattr_t ca;
-	int rc;
 
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -99,43 +289,36 @@ struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn, pool_state_f
 	pthread_cond_init(&p->idle_cond, &ca);
 	p->fn = fn;
 	p->state_free = state_free;
-	p->job_size = job_size;
 	p->n = n;
 	p->workers = xcalloc(n, sizeof(*p->workers));
 	p->idle = xcalloc(n, sizeof(*p->idle));
+	p->demand_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	for (unsigned i = 0; i < n; i++) {
 		struct pool_worker *w = &p->workers[i];
 		w->pool = p;
 		w->index = i;
-		w->job = xcalloc(1, job_size);
 		pthread_cond_init(&w->cond, &ca);
 		/* Push in reverse so that relay-0 is on top of the idle stack. */
 		p->idle[n - 1 - i] = w;
 	}
 	p->nidle = n;
-	size_futex_hash(n);
-	for (unsigned i = 0; i < n; i++) {
-		char name[24];
-		snprintf(name, sizeof(name), "relay-%u", i);
-		rc = util_thread_start(&p->workers[i].thread, RELAY_STACK, name, worker_main,
-				       &p->workers[i]);
-		if (rc != 0) {
-			log_error("cannot start relay thread %u of %u: %s", i + 1, n, strerror(rc));
-			break;
-		}
-		p->started++;
-	}
 	pthread_condattr_destroy(&ca);
-	if (p->started < n) {
-		pool_free(p);
-		return NULL;
+	if (p->demand_fd < 0) {
+		log_error("pool: eventfd: %s", strerror(errno));
+		goto fail;
 	}
+	size_futex_hash(n);
+	if (start_threads(p) < 0)
+		goto fail;
 	return p;
+fail:
+	pool_free(p);
+	return NULL;
 }
 
-void pool_free(struct pool *p)
+void pool_stop(struct pool *p)
 {
-	if (!p)
+	if (!p || p->stopped)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
@@ -145,10 +328,22 @@ void pool_free(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->started; i++)
 		pthread_join(p->workers[i].thread, NULL);
-	for (unsigned i = 0; i < p->n; i++) {
+	p->stopped = true;
+}
+
+void pool_free(struct pool *p)
+{
+	if (!p)
+		return;
+	pool_stop(p);
+	for (unsigned i = 0; i < p->n; i++)
 		pthread_cond_destroy(&p->workers[i].cond);
-		free(p->workers[i].job);
+	while (p->classes) {
+		struct pool_class *next = p->classes->next;
+		free(p->classes);
+		p->classes = next;
 	}
+	close_fd(&p->demand_fd);
 	free(p->workers);
 	free(p->idle);
 	pthread_cond_destroy(&p->idle_cond);
@@ -156,15 +351,31 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
-struct pool_worker *pool_reserve(struct pool *p, const atomic_bool *cancel)
+/* ------------------------------------------------------------------ hand-off */
+
+static bool may_take_locked(const struct pool *p, const struct pool_class *c)
+{
+	return p->nidle > 0 && p->queued == 0 && class_turn_locked(p, c);
+}
+
+struct pool_worker *pool_reserve(struct pool *p, struct pool_class *c, const atomic_bool *cancel)
 {
 	struct pool_worker *w = NULL;
 
 	pthread_mutex_lock(&p->lock);
-	while (p->nidle == 0 && !p->stopping && !atomic_load(cancel))
+	c->waiting++;
+	p->waiting++;
+	demand_update_locked(p);
+	while (!may_take_locked(p, c) && !p->stopping && !atomic_load(cancel))
 		pthread_cond_wait(&p->idle_cond, &p->lock);
-	if (p->nidle > 0 && !p->stopping && !atomic_load(cancel))
+	c->waiting--;
+	p->waiting--;
+	if (may_take_locked(p, c) && !p->stopping && !atomic_load(cancel))
 		w = p->idle[--p->nidle];
+	demand_update_locked(p);
+	/* Others may have waited for this one's turn to pass. */
+	pthread_cond_broadcast(&p->idle_cond);
+	class_maybe_free_locked(p, c);
 	pthread_mutex_unlock(&p->lock);
 	return w;
 }
@@ -173,19 +384,43 @@ void pool_unreserve(struct pool *p, struct pool_worker *w)
 {
 	pthread_mutex_lock(&p->lock);
 	p->idle[p->nidle++] = w;
+	demand_update_locked(p);
 	pthread_cond_broadcast(&p->idle_cond);
 	pthread_mutex_unlock(&p->lock);
 }
 
-void pool_dispatch(struct pool *p, struct pool_worker *w, const void *job)
+void pool_dispatch(struct pool *p, struct pool_worker *w, struct pool_class *c,
+		   struct pool_job *job)
 {
 	pthread_mutex_lock(&p->lock);
-	memcpy(w->job, job, p->job_size);
-	w->has_job = true;
-	p->busy++;
+	start_job_locked(p, w, c, job);
 	pthread_mutex_unlock(&p->lock);
 	/* After unlocking: the woken thread does not block on the lock at once. */
 	pthread_cond_signal(&w->cond);
+}
+
+void pool_submit(struct pool *p, struct pool_class *c, struct pool_job *job)
+{
+	struct pool_worker *w = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle > 0 && p->queued == 0) {
+		w = p->idle[--p->nidle];
+		start_job_locked(p, w, c, job);
+	} else {
+		job->cls = c;
+		job->next = NULL;
+		if (c->tail)
+			c->tail->next = job;
+		else
+			c->head = job;
+		c->tail = job;
+		p->queued++;
+		demand_update_locked(p);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (w)
+		pthread_cond_signal(&w->cond);
 }
 
 void pool_wake(struct pool *p)
@@ -208,14 +443,22 @@ unsigned pool_busy(struct pool *p)
 	return b;
 }
 
+unsigned pool_queued(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	unsigned q = p->queued;
+	pthread_mutex_unlock(&p->lock);
+	return q;
+}
+
 unsigned pool_wait_idle(struct pool *p, int64_t deadline_ms)
 {
-	unsigned busy;
+	unsigned left;
 
 	pthread_mutex_lock(&p->lock);
-	while (p->busy > 0 && cond_wait_until(&p->idle_cond, &p->lock, deadline_ms))
+	while (p->busy + p->queued > 0 && cond_wait_until(&p->idle_cond, &p->lock, deadline_ms))
 		;
-	busy = p->busy;
+	left = p->busy + p->queued;
 	pthread_mutex_unlock(&p->lock);
-	return busy;
+	return left;
 }

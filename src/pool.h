@@ -1,15 +1,25 @@
 /*
- * pool: a fixed set of pre-spawned relay threads.
+ * pool: a fixed set of pre-spawned relay threads and the jobs waiting for them.
  *
- * Each thread runs one connection at a time from start to end.  Idle
- * threads wait on a LIFO stack, so the most recently used (cache-warm)
- * thread takes the next connection and rarely used stacks stay untouched.
- * An acceptor first reserves an idle thread (pool_reserve blocks while none
- * is idle: a full pool leaves new connections in the kernel backlog), then
- * accepts, then hands the connection over with pool_dispatch, or returns
- * the thread with pool_unreserve.  The pool knows nothing about sockets: a
- * job is opaque to it and goes to the handler given at creation.
- * Threads have an explicit stack size, a name, and every signal blocked.
+ * A thread runs one job at a time: a new connection, or a parked one that
+ * woke up.  Idle threads wait on a LIFO stack, so the most recently used
+ * (cache-warm) thread takes the next job and rarely used stacks stay
+ * untouched.  An acceptor first reserves an idle thread (pool_reserve blocks
+ * while none is free: a full pool leaves new connections in the kernel
+ * backlog), then accepts and hands the job over with pool_dispatch, or gives
+ * the thread back with pool_unreserve.  A woken connection is already
+ * admitted: pool_submit never blocks, and queued woken jobs are served
+ * before any new accept.
+ *
+ * Fairness: every job belongs to a class (one per proxy).  When threads are
+ * short, the waiting class with the fewest running jobs goes first, so one
+ * proxy cannot hold the pool while others wait.  And while anything waits,
+ * the demand descriptor is readable: a relay whose connection is quiet may
+ * claim the demand (pool_claim) and park its connection to free its thread.
+ *
+ * The pool knows nothing about sockets.  Threads have an explicit stack
+ * size, a name, and every signal blocked.  Jobs and classes are owned by
+ * the caller; a class is freed by the pool once it is released and idle.
  */
 #ifndef LTCP_POOL_H
 #define LTCP_POOL_H
@@ -23,29 +33,57 @@
 
 struct pool;
 struct pool_worker;
+struct pool_class;
+
+/* Embedded in the caller's job; the pool links queued jobs through it. */
+struct pool_job {
+	struct pool_job *next;
+	struct pool_class *cls;
+};
 
 /* Runs one job on a relay thread.  *state is the thread's private slot
  * (NULL at first); the handler may fill it, the pool frees it at exit. */
-typedef void (*pool_handler)(void *job, void **state);
+typedef void (*pool_handler)(struct pool_job *job, void **state);
 typedef void (*pool_state_free)(void *state);
 
 /* Starts n threads; returns NULL (and logs) when threads cannot be made. */
-struct pool *pool_new(unsigned n, size_t job_size, pool_handler fn,
-		      pool_state_free state_free) MUSTCHECK;
-/* Stops the threads once their current job ends, joins them, frees all. */
+struct pool *pool_new(unsigned n, pool_handler fn, pool_state_free state_free) MUSTCHECK;
+/* Runs what is queued, then stops and joins the threads. */
+void pool_stop(struct pool *p);
+/* Stops (if not yet) and frees everything, classes included. */
 void pool_free(struct pool *p);
 
-/* Blocks until a thread is idle; NULL once *cancel is set (or the pool stops). */
-struct pool_worker *pool_reserve(struct pool *p, const atomic_bool *cancel);
+/* A class of jobs (one per proxy) for fairness. */
+struct pool_class *pool_class_new(struct pool *p);
+/* The owner lets go; the pool frees it once none of its jobs runs or waits. */
+void pool_class_release(struct pool *p, struct pool_class *c);
+
+/* Blocks until a thread is free for class c and no woken job waits;
+ * NULL once *cancel is set (or the pool stops). */
+struct pool_worker *pool_reserve(struct pool *p, struct pool_class *c, const atomic_bool *cancel);
 void pool_unreserve(struct pool *p, struct pool_worker *w);
-/* Copies job (job_size bytes) to the reserved thread and wakes it. */
-void pool_dispatch(struct pool *p, struct pool_worker *w, const void *job);
+/* Hands job (of class c) to the reserved thread and wakes it. */
+void pool_dispatch(struct pool *p, struct pool_worker *w, struct pool_class *c,
+		   struct pool_job *job);
+/* Runs job on a free thread, or queues it ahead of new accepts; never blocks. */
+void pool_submit(struct pool *p, struct pool_class *c, struct pool_job *job);
 /* Wakes every blocked pool_reserve so that it rechecks its cancel flag. */
 void pool_wake(struct pool *p);
 
+/* Readable while jobs or acceptors wait for a thread and no thread is
+ * free or already on its way. */
+int pool_demand_fd(struct pool *p);
+/* On a relay thread: takes one unit of demand, promising to end the current
+ * job soon (by parking its connection); false when nothing waits any more. */
+bool pool_claim(struct pool *p);
+/* Takes a claim back: the job could not end after all. */
+void pool_unclaim(struct pool *p);
+
 unsigned pool_size(struct pool *p);
 unsigned pool_busy(struct pool *p);
-/* Waits until no thread runs a job or deadline_ms passes; returns busy count. */
+unsigned pool_queued(struct pool *p);
+/* Waits until no thread runs a job and none is queued, or deadline_ms
+ * passes; returns the number still running or queued. */
 unsigned pool_wait_idle(struct pool *p, int64_t deadline_ms);
 
 #endif

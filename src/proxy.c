@@ -10,6 +10,7 @@
 #include "tls.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +52,11 @@ struct proxy {
 	const struct cfg_proxy *pc;
 	struct tls_creds *client_tls;
 	unsigned admitted;
-	int64_t last_refusal_warning; /* now_ms() of the last over-limit warning */
+	int64_t last_refusal_warning[2]; /* now_ms() of the last warning, by refusal */
 	struct server_stats *servers; /* list; entries are never removed */
 
-	struct pool *pool; /* set before the first acceptor starts */
+	struct pool *pool;      /* set before the first acceptor starts */
+	struct pool_class *cls; /* this proxy's share of the pool */
 
 	/* Main thread only. */
 	struct proxy_server **srv;
@@ -68,7 +70,8 @@ const char *close_cause_name(enum close_cause c)
 	static const char *const names[CLOSE_CAUSES] = {
 		"done",       "no_endpoints", "not_resolved",   "connect_failed",
 		"client_tls", "client_error", "endpoint_error", "idle_timeout",
-		"lifetime",   "shutdown",     "over_limit",
+		"lifetime",   "shutdown",     "over_limit",     "client_limit",
+		"drained",
 	};
 	return c < CLOSE_CAUSES ? names[c] : "?";
 }
@@ -319,6 +322,7 @@ static void sync_namerd(struct proxy *p, const struct cfg_proxy *pc)
 void proxy_start(struct proxy *p, struct pool *pool)
 {
 	p->pool = pool;
+	p->cls = pool_class_new(pool);
 	sync_namerd(p, p->pc);
 	for (size_t i = 0; i < p->nsrv; i++)
 		server_start(p->srv[i]);
@@ -350,6 +354,8 @@ void proxy_unref(struct proxy *p)
 	if (p->nsrv || p->namerd)
 		fatal("%s: proxy freed while it still accepts (not stopped)", p->label);
 	proxy_abort_reload(p);
+	if (p->pool)
+		pool_class_release(p->pool, p->cls);
 	balancer_free(p->bal);
 	tls_creds_unref(p->client_tls);
 	while (p->servers) {
@@ -467,6 +473,11 @@ struct balancer *proxy_balancer(struct proxy *p)
 	return p->bal;
 }
 
+struct pool *proxy_pool(struct proxy *p)
+{
+	return p->pool;
+}
+
 struct proxy_stats *proxy_stats(struct proxy *p)
 {
 	return &p->stats;
@@ -543,7 +554,7 @@ static void *server_reserve(void *owner, const atomic_bool *cancel, bool *refuse
 	case ADMIT_OK:
 		break;
 	}
-	if (!(w = pool_reserve(srv->p->pool, cancel)))
+	if (!(w = pool_reserve(srv->p->pool, srv->p->cls, cancel)))
 		proxy_leave(srv->p);
 	return w;
 }
@@ -558,45 +569,65 @@ static void server_unreserve(void *owner, void *token)
 
 /* Fills the job's settings snapshot and hands it to the reserved thread. */
 static void server_accepted(void *owner, void *token, int fd, const struct netaddr *peer,
-			    int64_t accept_us)
+			    int64_t accept_us, bool counted)
 {
 	struct proxy_server *srv = owner;
 	struct proxy *p = srv->p;
-	struct proxy_job job = { .fd = fd, .peer = *peer, .accept_us = accept_us };
+	struct proxy_job *job = xcalloc(1, sizeof(*job));
 
-	snprintf(job.server, sizeof(job.server), "%s", listener_name(srv->l));
+	job->fd = fd;
+	job->peer = *peer;
+	job->accept_us = accept_us;
+	job->client_counted = counted;
+	job->listener = listener_ref(srv->l);
+	snprintf(job->server, sizeof(job->server), "%s", listener_name(srv->l));
 	pthread_mutex_lock(&p->lock);
-	job.cfg = config_ref(p->cfg);
-	job.pc = p->pc;
-	job.sc = srv->sc;
-	job.server_tls = tls_creds_ref(srv->tls);
-	job.client_tls = tls_creds_ref(p->client_tls);
-	job.ss = srv->ss;
+	job->cfg = config_ref(p->cfg);
+	job->pc = p->pc;
+	job->sc = srv->sc;
+	job->server_tls = tls_creds_ref(srv->tls);
+	job->client_tls = tls_creds_ref(p->client_tls);
+	job->ss = srv->ss;
 	pthread_mutex_unlock(&p->lock);
-	job.proxy = proxy_ref(p);
-	atomic_fetch_add_explicit(&job.ss->accepts, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&job.ss->active, 1, memory_order_relaxed);
-	pool_dispatch(p->pool, token, &job);
+	job->proxy = proxy_ref(p);
+	atomic_fetch_add_explicit(&job->ss->accepts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&job->ss->active, 1, memory_order_relaxed);
+	pool_dispatch(p->pool, token, p->cls, &job->pj);
 }
 
-/* Counts a connection refused at the limit (and warns, at most once a minute). */
-static void server_refused(void *owner)
+static unsigned server_client_limit(void *owner)
+{
+	struct proxy_server *srv = owner;
+
+	pthread_mutex_lock(&srv->p->lock);
+	unsigned limit = (unsigned)srv->sc->max_connections_per_client;
+	pthread_mutex_unlock(&srv->p->lock);
+	return limit;
+}
+
+/* Counts a connection refused at a limit (and warns, at most once a minute). */
+static void server_refused(void *owner, enum listener_refusal why)
 {
 	struct proxy_server *srv = owner;
 	struct proxy *p = srv->p;
+	enum close_cause cause = why == REFUSE_CLIENT_LIMIT ? CLOSE_CLIENT_LIMIT : CLOSE_OVER_LIMIT;
 	struct server_stats *ss;
 	int64_t now = now_ms();
 	bool warn;
 
 	pthread_mutex_lock(&p->lock);
 	ss = srv->ss;
-	warn = p->last_refusal_warning == 0 || now - p->last_refusal_warning >= 60000;
+	warn = p->last_refusal_warning[why] == 0 || now - p->last_refusal_warning[why] >= 60000;
 	if (warn)
-		p->last_refusal_warning = now;
+		p->last_refusal_warning[why] = now;
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add_explicit(&ss->accepts, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&ss->closes[CLOSE_OVER_LIMIT], 1, memory_order_relaxed);
-	if (warn)
+	atomic_fetch_add_explicit(&ss->closes[cause], 1, memory_order_relaxed);
+	if (warn && why == REFUSE_CLIENT_LIMIT)
+		log_warn("%s: a client reached max_connections_per_client on %s: refusing its "
+			 "new connections (warned once a minute)",
+			 p->label, listener_name(srv->l));
+	else if (warn)
 		log_warn("%s: max_connections reached: refusing new connections", p->label);
 }
 
@@ -616,13 +647,28 @@ static const struct listener_handler server_handler = {
 	.accepted = server_accepted,
 	.refused = server_refused,
 	.wake = server_wake,
+	.client_limit = server_client_limit,
 };
+
+struct proxy_job *proxy_job_of(struct pool_job *pj)
+{
+	return (struct proxy_job *)((char *)pj - offsetof(struct proxy_job, pj));
+}
+
+void proxy_job_resume(struct proxy_job *job)
+{
+	pool_submit(job->proxy->pool, job->proxy->cls, &job->pj);
+}
 
 void proxy_job_release(struct proxy_job *job)
 {
+	if (job->client_counted)
+		listener_client_leave(job->listener, &job->peer);
+	listener_unref(job->listener);
 	proxy_leave(job->proxy);
 	tls_creds_unref(job->server_tls);
 	tls_creds_unref(job->client_tls);
 	config_unref(job->cfg);
 	proxy_unref(job->proxy);
+	free(job);
 }

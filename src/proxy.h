@@ -23,9 +23,10 @@
 #include "config.h"
 #include "histogram.h"
 #include "net.h"
+#include "pool.h"
 
 struct balancer;
-struct pool;
+struct listener;
 
 /* Why a connection ended: the cause label of linkerd_tcp_closes_total. */
 enum close_cause {
@@ -40,6 +41,8 @@ enum close_cause {
 	CLOSE_LIFETIME,       /* connection_lifetime_secs */
 	CLOSE_SHUTDOWN,       /* cut at the end of the grace period */
 	CLOSE_OVER_LIMIT,     /* refused at once: max_connections reached (policy refuse) */
+	CLOSE_CLIENT_LIMIT,   /* refused at once: max_connections_per_client reached */
+	CLOSE_DRAINED,        /* closed while idle during a drain */
 	CLOSE_CAUSES
 };
 const char *close_cause_name(enum close_cause c);
@@ -89,6 +92,7 @@ void proxy_abort_reload(struct proxy *p);
 
 const char *proxy_label(const struct proxy *p);
 struct balancer *proxy_balancer(struct proxy *p);
+struct pool *proxy_pool(struct proxy *p);
 struct proxy_stats *proxy_stats(struct proxy *p);
 /* Calls fn for each listener address's counters, under the proxy's lock. */
 void proxy_for_each_server(struct proxy *p, void (*fn)(const struct server_stats *, void *),
@@ -106,11 +110,15 @@ void proxy_for_each_listener(struct proxy *p, void (*fn)(const char *name, bool 
 
 /* One accepted connection as the pool hands it to a relay thread: the
  * client socket and a snapshot of the settings it was accepted under.  The
- * acceptor fills it (taking a reference to the proxy, the configuration and
- * the TLS credentials) after reserving a relay thread and a max_connections
- * slot; the relay gives all of it back with proxy_job_release. */
+ * acceptor allocates and fills it (taking a reference to the proxy, the
+ * listener, the configuration and the TLS credentials) after reserving a
+ * relay thread and a max_connections slot; the relay gives all of it back
+ * with proxy_job_release.  A parked connection goes back to the pool as the
+ * same job (proxy_job_resume), with `conn` pointing at the relay's state. */
 struct proxy_job {
-	int fd; /* accepted client socket, non-blocking */
+	struct pool_job pj;
+	void *conn; /* the relay's, once it ran: NULL for a new connection */
+	int fd;     /* accepted client socket, non-blocking */
 	struct netaddr peer;
 	int64_t accept_us;
 	struct proxy *proxy;
@@ -121,8 +129,14 @@ struct proxy_job {
 	struct tls_creds *server_tls; /* NULL: plaintext from the client */
 	struct tls_creds *client_tls; /* NULL: plaintext to endpoints */
 	struct server_stats *ss;      /* the listener's counters; live as long as the proxy */
+	struct listener *listener;    /* accepted here: parks here */
+	bool client_counted;          /* counted for max_connections_per_client */
 };
-/* Relay thread, at teardown: frees the slot and drops the references. */
+/* The job of a pool job (relay_run's argument). */
+struct proxy_job *proxy_job_of(struct pool_job *pj);
+/* A parked connection woke up: queues its job for a relay thread; never blocks. */
+void proxy_job_resume(struct proxy_job *job);
+/* Relay thread, at teardown: frees the slot, drops the references, frees job. */
 void proxy_job_release(struct proxy_job *job);
 
 #endif

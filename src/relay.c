@@ -4,6 +4,7 @@
 
 #include "balancer.h"
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "pipes.h"
 #include "proxy.h"
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@
 static size_t relay_buffer_size = 16384;
 static int relay_stop_fd = -1;
 static atomic_uint_fast64_t relay_next_id;
+static struct relay_stats stats;
+static pthread_mutex_t closed_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t closed_cond; /* the last open connection closed */
 
 /* Per relay thread: the copy buffers, made on first use and kept. */
 struct relay_thread {
@@ -79,12 +84,31 @@ struct conn {
 	struct flow down;     /* endpoint -> client */
 	int64_t last_io_ms;
 	bool holding_pipes;
+	/* Parking. */
+	struct parked pk;
+	int64_t park_ms;     /* park_idle_ms of its configuration; 0: never */
+	unsigned parks;      /* times parked */
+	enum park_wake woke; /* why it was handed back last */
+	int64_t woken_us;    /* when; 0 once its next byte moved */
+	bool park_failed;    /* the parked set refused it once: do not retry */
 };
+
+struct relay_stats *relay_stats(void)
+{
+	return &stats;
+}
 
 void relay_init(size_t buffer_size, unsigned max_pipes)
 {
+	pthread_condattr_t ca;
+
 	relay_buffer_size = buffer_size;
 	pipes_init(max_pipes);
+	histogram_init(&stats.wake_delay, histogram_wake_bounds, histogram_wake_nbounds);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&closed_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (relay_stop_fd < 0) {
 		relay_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (relay_stop_fd < 0)
@@ -485,6 +509,10 @@ static int flow_write(struct conn *c, struct flow *f)
 	}
 	if (n > 0) {
 		f->bytes += (uint64_t)n;
+		if (c->woken_us) {
+			histogram_observe(&stats.wake_delay, (double)(now_us() - c->woken_us) / 1e6);
+			c->woken_us = 0;
+		}
 		return 0;
 	}
 	if (n < 0 && io_would_block()) {
@@ -627,20 +655,18 @@ static void release_idle_pipes(struct conn *c)
 	c->holding_pipes = c->up.pipe.fd[0] >= 0 || c->down.pipe.fd[0] >= 0;
 }
 
-/* Milliseconds poll may sleep before a timer is due; -1 for none.  Sets the
- * reason and returns -2 when a timer has already fired. */
-static int copy_timeout(struct conn *c, int64_t now)
+/* When the connection's own timers fire (idle timeout, lifetime); INT64_MAX
+ * for never.  Sets the reason and returns 0 when one has fired already. */
+static int64_t conn_due(struct conn *c, int64_t now)
 {
 	const struct cfg_server *sc = c->job->sc;
 	int64_t due = INT64_MAX;
 
-	if (flow_ready(&c->up) || flow_ready(&c->down))
-		return 0;
 	if (sc->idle_timeout_secs > 0) {
 		int64_t t = c->last_io_ms + sc->idle_timeout_secs * 1000;
 		if (t <= now) {
 			set_reason(c, CLOSE_IDLE, "idle timeout");
-			return -2;
+			return 0;
 		}
 		due = MIN(due, t);
 	}
@@ -648,8 +674,46 @@ static int copy_timeout(struct conn *c, int64_t now)
 		int64_t t = c->job->accept_us / 1000 + sc->connection_lifetime_secs * 1000;
 		if (t <= now) {
 			set_reason(c, CLOSE_LIFETIME, "lifetime expired");
-			return -2;
+			return 0;
 		}
+		due = MIN(due, t);
+	}
+	return due;
+}
+
+/* A direction that still reads, or is over: nothing waits to be written. */
+static bool flow_quiet(const struct flow *f)
+{
+	return f->shut || (!f->eof && !flow_pending(f) &&
+			   (!f->from->tls || (f->from->want_read == POLLIN &&
+					      tls_pending(f->from->tls) == 0)));
+}
+
+/* Nothing in flight in our hands: the connection may leave its thread. */
+static bool conn_parkable(const struct conn *c)
+{
+	return c->park_ms > 0 && !c->park_failed && flow_quiet(&c->up) && flow_quiet(&c->down);
+}
+
+#define TIMER_FIRED (-2)
+#define PARK_NOW    (-3)
+
+/* Milliseconds poll may sleep before something is due; -1 for nothing.
+ * TIMER_FIRED when a timer fired (the reason is set), PARK_NOW when the
+ * connection has been quiet for park_idle_ms. */
+static int copy_timeout(struct conn *c, int64_t now)
+{
+	int64_t due;
+
+	if (flow_ready(&c->up) || flow_ready(&c->down))
+		return 0;
+	due = conn_due(c, now);
+	if (due == 0)
+		return TIMER_FIRED;
+	if (conn_parkable(c)) {
+		int64_t t = c->last_io_ms + c->park_ms;
+		if (t <= now)
+			return PARK_NOW;
 		due = MIN(due, t);
 	}
 	if (c->holding_pipes) {
@@ -664,48 +728,122 @@ static int copy_timeout(struct conn *c, int64_t now)
 	return (int)MIN(due - now, (int64_t)INT32_MAX);
 }
 
-static void conn_copy(struct conn *c)
-{
-	struct pollfd pfd[3];
+enum copy_end { COPY_CLOSE, COPY_PARKED };
 
-	c->last_io_ms = now_ms();
-	c->client.want_read = c->endpoint.want_read = POLLIN;
-	c->client.want_write = c->endpoint.want_write = POLLOUT;
-	/* The client's first bytes are usually queued by now: take them without a poll. */
-	if (flow_step(c, &c->up, POLLIN, 0) < 0)
-		return;
+static void conn_woken(struct parked *pk, enum park_wake why);
+
+/* Hands the connection to its listener's parked set.  COPY_PARKED: it is
+ * no longer this thread's (it may already run elsewhere).  COPY_CLOSE: a
+ * drain is on, close it.  Otherwise (the set refused it) it stays here. */
+static int conn_park(struct conn *c)
+{
+	struct proxy_job *job = c->job;
+	int e;
+
+	pipes_put(&c->up.pipe);
+	pipes_put(&c->down.pipe);
+	c->holding_pipes = false;
+	c->up.buf = c->down.buf = NULL; /* the thread's: taken again where it resumes */
+	c->pk.fd[0] = !c->up.shut ? c->client.fd : -1;
+	c->pk.fd[1] = !c->down.shut ? c->endpoint.fd : -1;
+	c->pk.due_ms = conn_due(c, now_ms());
+	c->pk.wake = conn_woken;
+	c->parks++;
+	atomic_fetch_add_explicit(&stats.parked, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&stats.parks, 1, memory_order_relaxed);
+	log_debug(CONN_FMT "parked", CONN_ID(c));
+	if (listener_park(job->listener, &c->pk))
+		return COPY_PARKED;
+	e = errno;
+	c->parks--;
+	atomic_fetch_sub_explicit(&stats.parked, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&stats.parks, 1, memory_order_relaxed);
+	if (e == ESHUTDOWN) {
+		set_reason(c, CLOSE_DRAINED, "drained while idle");
+		return COPY_CLOSE;
+	}
+	log_warn(CONN_FMT "cannot park: %s; it keeps its thread", CONN_ID(c), strerror(e));
+	c->park_failed = true;
+	return -1;
+}
+
+/* On the parker thread: the connection goes back to the pool. */
+static void conn_woken(struct parked *pk, enum park_wake why)
+{
+	struct conn *c = (struct conn *)((char *)pk - offsetof(struct conn, pk));
+
+	c->woke = why;
+	c->woken_us = now_us();
+	atomic_fetch_sub_explicit(&stats.parked, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&stats.wakes, 1, memory_order_relaxed);
+	proxy_job_resume(c->job);
+}
+
+/* Polls the two sockets (and, while quiet, the pool's demand); the number
+ * of ready descriptors, or -1 with the reason set. */
+static int copy_poll(struct conn *c, struct pollfd pfd[4], int timeout, struct pool *pool)
+{
+	pfd[0] = (struct pollfd){ .fd = c->client.fd };
+	pfd[1] = (struct pollfd){ .fd = c->endpoint.fd };
+	pfd[2] = (struct pollfd){ .fd = relay_stop_fd, .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = -1, .events = POLLIN };
+	flow_events(&c->up, &pfd[0], &pfd[1]);
+	flow_events(&c->down, &pfd[1], &pfd[0]);
+	/* An fd we want nothing from is left out, so a hang-up on it cannot spin us. */
+	for (int i = 0; i < 2; i++)
+		if (!pfd[i].events)
+			pfd[i].fd = -1;
+	if (conn_parkable(c))
+		pfd[3].fd = pool_demand_fd(pool);
+	for (;;) {
+		int n = poll(pfd, 4, timeout);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR) {
+			set_reason(c, CLOSE_CLIENT_ERROR, "poll: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+static enum copy_end conn_copy(struct conn *c)
+{
+	struct pool *pool = proxy_pool(c->job->proxy);
+	struct pollfd pfd[4];
+
 	while (!(c->up.shut && c->down.shut)) {
 		int timeout = copy_timeout(c, now_ms());
-		if (timeout == -2)
-			return;
-		pfd[0] = (struct pollfd){ .fd = c->client.fd };
-		pfd[1] = (struct pollfd){ .fd = c->endpoint.fd };
-		pfd[2] = (struct pollfd){ .fd = relay_stop_fd, .events = POLLIN };
-		flow_events(&c->up, &pfd[0], &pfd[1]);
-		flow_events(&c->down, &pfd[1], &pfd[0]);
-		/* An fd we want nothing from is left out, so a hang-up on it cannot spin us. */
-		for (int i = 0; i < 2; i++)
-			if (!pfd[i].events)
-				pfd[i].fd = -1;
-		int n = poll(pfd, 3, timeout);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			set_reason(c, CLOSE_CLIENT_ERROR, "poll: %s", strerror(errno));
-			return;
-		}
+		int r;
+		if (timeout == TIMER_FIRED)
+			return COPY_CLOSE;
+		if (timeout == PARK_NOW && (r = conn_park(c)) >= 0)
+			return (enum copy_end)r;
+		if (timeout < -1)
+			continue;
+		int n = copy_poll(c, pfd, timeout, pool);
+		if (n < 0)
+			return COPY_CLOSE;
 		if (pfd[2].revents) {
 			set_reason(c, CLOSE_SHUTDOWN, "shutdown");
-			return;
+			return COPY_CLOSE;
+		}
+		/* Other work waits for a thread and this connection is quiet: make room. */
+		if ((pfd[3].revents & POLLIN) && n == 1) {
+			if (pool_claim(pool) && (r = conn_park(c)) >= 0)
+				return (enum copy_end)r;
+			if (c->park_failed)
+				pool_unclaim(pool);
+			continue;
 		}
 		if (n == 0 && !flow_ready(&c->up) && !flow_ready(&c->down))
 			continue;
 		c->last_io_ms = now_ms();
 		if (flow_step(c, &c->up, pfd[0].revents, pfd[1].revents) < 0 ||
 		    flow_step(c, &c->down, pfd[1].revents, pfd[0].revents) < 0)
-			return;
+			return COPY_CLOSE;
 	}
 	set_reason(c, CLOSE_DONE, "done");
+	return COPY_CLOSE;
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -763,39 +901,109 @@ static void conn_close(struct conn *c)
 	histogram_observe(&st->duration, secs);
 	if (logging)
 		log_access(CONN_FMT "%s -> %s %s endpoint=%s from_client=%llu to_client=%llu "
-				    "duration=%.3fs%s reason=%s",
+				    "duration=%.3fs parks=%u%s reason=%s",
 			   CONN_ID(c), conn_peer(c), job->server, proxy_label(job->proxy),
 			   c->endpoint_name[0] ? c->endpoint_name : "-",
 			   (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes, secs,
-			   tls, c->reason[0] ? c->reason : "?");
+			   c->parks, tls, c->reason[0] ? c->reason : "?");
 	proxy_job_release(job);
+	free(c);
+	if (atomic_fetch_sub_explicit(&stats.open, 1, memory_order_acq_rel) == 1) {
+		pthread_mutex_lock(&closed_lock);
+		pthread_cond_broadcast(&closed_cond);
+		pthread_mutex_unlock(&closed_lock);
+	}
 }
 
-void relay_run(void *arg, void **state)
+/* Accepted: the PROXY header, the client's TLS, the endpoint; 0 when the
+ * copy may begin. */
+static int conn_open(struct conn *c)
 {
-	struct proxy_job *job = arg;
-	struct conn c = {
-		.id = atomic_fetch_add(&relay_next_id, 1) + 1,
-		.job = job,
-		.state = state,
-		.bal = proxy_balancer(job->proxy),
-		.client = { .fd = job->fd, .role = SIDE_CLIENT },
-		.endpoint = { .fd = -1, .role = SIDE_ENDPOINT },
-	};
+	struct proxy_job *job = c->job;
 
-	c.src = job->peer;
-	flow_init(&c.up, &c.client, &c.endpoint, NULL);
-	flow_init(&c.down, &c.endpoint, &c.client, NULL);
-	log_debug(CONN_FMT "accepted from %s on %s", CONN_ID(&c), conn_peer(&c), job->server);
-	if (job->sc->accept_proxy_protocol && accept_proxy_header(&c) < 0)
-		goto out;
-	if (job->server_tls && accept_tls(&c) < 0)
-		goto out;
-	if (conn_connect(&c) < 0)
-		goto out;
-	log_debug(CONN_FMT "connected to %s", CONN_ID(&c), c.endpoint_name);
-	c.splice = !c.client.tls && !c.endpoint.tls;
-	conn_copy(&c);
-out:
-	conn_close(&c);
+	log_debug(CONN_FMT "accepted from %s on %s", CONN_ID(c), conn_peer(c), job->server);
+	if (job->sc->accept_proxy_protocol && accept_proxy_header(c) < 0)
+		return -1;
+	if (job->server_tls && accept_tls(c) < 0)
+		return -1;
+	if (conn_connect(c) < 0)
+		return -1;
+	log_debug(CONN_FMT "connected to %s", CONN_ID(c), c->endpoint_name);
+	c->splice = !c->client.tls && !c->endpoint.tls;
+	c->last_io_ms = now_ms();
+	c->client.want_read = c->endpoint.want_read = POLLIN;
+	c->client.want_write = c->endpoint.want_write = POLLOUT;
+	return 0;
+}
+
+static struct conn *conn_new(struct proxy_job *job)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->id = atomic_fetch_add(&relay_next_id, 1) + 1;
+	c->job = job;
+	c->bal = proxy_balancer(job->proxy);
+	c->client = (struct side){ .fd = job->fd, .role = SIDE_CLIENT };
+	c->endpoint = (struct side){ .fd = -1, .role = SIDE_ENDPOINT };
+	c->src = job->peer;
+	c->park_ms = job->cfg->park_idle_ms;
+	flow_init(&c->up, &c->client, &c->endpoint, NULL);
+	flow_init(&c->down, &c->endpoint, &c->client, NULL);
+	atomic_fetch_add_explicit(&stats.open, 1, memory_order_relaxed);
+	return c;
+}
+
+/* A new connection: set up, then copy; the client's first bytes are usually
+ * queued by now, so they are taken without a poll. */
+static enum copy_end conn_start(struct conn *c)
+{
+	if (conn_open(c) < 0 || flow_step(c, &c->up, POLLIN, 0) < 0)
+		return COPY_CLOSE;
+	return conn_copy(c);
+}
+
+/* A woken connection: on with the copy, unless it was woken to be drained. */
+static enum copy_end conn_resume(struct conn *c)
+{
+	log_debug(CONN_FMT "woken (%s)", CONN_ID(c),
+		  c->woke == PARK_WAKE_IO ? "ready" : c->woke == PARK_WAKE_TIMER ? "timer" : "drain");
+	if (c->woke == PARK_WAKE_DRAIN) {
+		set_reason(c, CLOSE_DRAINED, "drained while idle");
+		return COPY_CLOSE;
+	}
+	if (c->woke == PARK_WAKE_IO)
+		c->last_io_ms = now_ms(); /* the park timer starts again */
+	return conn_copy(c);
+}
+
+void relay_run(struct pool_job *pj, void **state)
+{
+	struct proxy_job *job = proxy_job_of(pj);
+	struct conn *c = job->conn;
+	enum copy_end end;
+
+	if (c) {
+		c->state = state;
+		end = conn_resume(c);
+	} else {
+		c = conn_new(job);
+		c->state = state;
+		job->conn = c;
+		end = conn_start(c);
+	}
+	if (end == COPY_CLOSE)
+		conn_close(c);
+}
+
+unsigned relay_wait_closed(int64_t deadline_ms)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&closed_lock);
+	while (atomic_load(&stats.open) > 0 &&
+	       cond_wait_until(&closed_cond, &closed_lock, deadline_ms))
+		;
+	left = (unsigned)atomic_load(&stats.open);
+	pthread_mutex_unlock(&closed_lock);
+	return left;
 }

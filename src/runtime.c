@@ -2,6 +2,7 @@
 
 #include "runtime.h"
 
+#include "listener.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
@@ -40,19 +41,17 @@ struct runtime {
 	atomic_bool draining; /* set once, when the drain begins */
 };
 
-/* Raises the soft open-file limit toward what relay_threads can use (two
- * sockets and up to two splice pipes each, plus the reserve), up to the hard
- * limit; when even the minimum (the sockets and the reserve) is above the
- * hard limit, tries to raise that too (allowed to root). */
-static void raise_nofile(unsigned relay_threads)
+/* Raises the soft open-file limit to the hard one: open connections are
+ * bounded by descriptors, not threads.  When the hard limit is below the
+ * minimum (the relay threads' sockets and the reserve), tries to raise it
+ * too (allowed to root).  Returns the limit in force. */
+static uint64_t raise_nofile(unsigned relay_threads)
 {
 	rlim_t need = 2 * (rlim_t)relay_threads + FD_RESERVE;
-	rlim_t want = 6 * (rlim_t)relay_threads + FD_RESERVE;
 	struct rlimit rl, next;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur >= want)
-		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
 	next = rl;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
 		next.rlim_cur = next.rlim_max = need;
@@ -60,39 +59,40 @@ static void raise_nofile(unsigned relay_threads)
 			log_info("raised the open file limit from %llu (hard %llu) to %llu",
 				 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
 				 (unsigned long long)need);
-			return;
+			return need;
 		}
 		next = rl;
 	}
-	next.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : MIN(want, rl.rlim_max);
-	if (next.rlim_cur <= rl.rlim_cur)
-		return;
-	if (setrlimit(RLIMIT_NOFILE, &next) == 0)
-		log_debug("raised the open file limit from %llu to %llu",
-			  (unsigned long long)rl.rlim_cur, (unsigned long long)next.rlim_cur);
-	else
-		log_debug("cannot raise the open file limit: %s", strerror(errno));
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+		next.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &next) == 0)
+			rl = next;
+		else
+			log_debug("cannot raise the open file limit: %s", strerror(errno));
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (uint64_t)rl.rlim_cur;
 }
 
-/* Pipes for splice share the fd budget with the sockets: two per relay
- * thread for the sockets, the reserve, and what is left goes to pipes. */
+/* Pipes for splice share the descriptors with the sockets: up to two per
+ * relay thread (only connections moving bytes hold pipes), the reserve, and
+ * the rest for sockets, two per open connection. */
 static unsigned pipe_budget(unsigned relay_threads)
 {
-	struct rlimit rl;
-	uint64_t limit = 1024, need = 2ull * relay_threads + FD_RESERVE;
+	uint64_t limit = raise_nofile(relay_threads), need = 2ull * relay_threads + FD_RESERVE;
+	uint64_t pipes;
 
-	raise_nofile(relay_threads);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		limit = rl.rlim_cur;
-	else if (rl.rlim_cur == RLIM_INFINITY)
-		limit = 1u << 20;
 	if (limit <= need) {
 		log_warn("the open file limit (%llu) is below what %u relay threads may need "
 			 "(%llu); splice is off and connections may fail with EMFILE",
 			 (unsigned long long)limit, relay_threads, (unsigned long long)need);
 		return 0;
 	}
-	return (unsigned)MIN((limit - need) / 2, 2ull * relay_threads);
+	pipes = MIN((limit - need) / 4, 2ull * relay_threads);
+	log_info("the open file limit (%llu) allows %llu open connections (%u relay threads, "
+		 "up to %llu splice pipes)",
+		 (unsigned long long)limit, (unsigned long long)((limit - FD_RESERVE - 2 * pipes) / 2),
+		 relay_threads, (unsigned long long)pipes);
+	return (unsigned)pipes;
 }
 
 static struct proxy *find_proxy(struct proxy **v, size_t n, const char *label)
@@ -136,8 +136,7 @@ struct runtime *runtime_bind(struct config *cfg)
 
 int runtime_run(struct runtime *rt)
 {
-	rt->pool = pool_new((unsigned)rt->cfg->relay_threads, sizeof(struct proxy_job), relay_run,
-			    relay_thread_state_free);
+	rt->pool = pool_new((unsigned)rt->cfg->relay_threads, relay_run, relay_thread_state_free);
 	if (!rt->pool)
 		return -1;
 	for (size_t i = 0; i < rt->n; i++)
@@ -249,6 +248,9 @@ void runtime_stop_accepting(struct runtime *rt)
 	for (size_t i = 0; i < rt->n; i++)
 		proxy_stop(rt->proxies[i]);
 	pthread_rwlock_unlock(&rt->lock);
+	/* Parked connections have nothing in flight: they close now.  Running
+	 * ones close once quiet (instead of parking), or at the grace period. */
+	listener_drain_all();
 }
 
 void runtime_for_each_proxy(struct runtime *rt, void (*fn)(struct proxy *, void *), void *arg)
@@ -340,9 +342,24 @@ unsigned runtime_active(struct runtime *rt)
 	return rt->pool ? pool_busy(rt->pool) : 0;
 }
 
-unsigned runtime_wait_idle(struct runtime *rt, int64_t deadline_ms)
+unsigned runtime_queued(struct runtime *rt)
 {
-	return rt->pool ? pool_wait_idle(rt->pool, deadline_ms) : 0;
+	return rt->pool ? pool_queued(rt->pool) : 0;
+}
+
+unsigned runtime_open(struct runtime *rt)
+{
+	(void)rt;
+	return (unsigned)atomic_load(&relay_stats()->open);
+}
+
+unsigned runtime_wait_closed(struct runtime *rt, int64_t deadline_ms)
+{
+	unsigned left = relay_wait_closed(deadline_ms);
+
+	if (rt->pool)
+		left += pool_wait_idle(rt->pool, deadline_ms);
+	return left;
 }
 
 void runtime_abort_connections(struct runtime *rt)
@@ -361,9 +378,12 @@ void runtime_free(struct runtime *rt)
 	if (!rt)
 		return;
 	runtime_stop_accepting(rt);
-	pool_free(rt->pool);
+	pool_stop(rt->pool);
 	for (size_t i = 0; i < rt->n; i++)
 		proxy_unref(rt->proxies[i]);
+	pool_free(rt->pool);
+	if (!listener_wait_all(now_ms() + 5000))
+		log_warn("a listener's parker thread did not end");
 	free(rt->proxies);
 	config_unref(rt->cfg);
 	relay_shutdown();

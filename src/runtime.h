@@ -33,13 +33,17 @@ struct runtime *runtime_start(struct config *cfg);
 size_t runtime_proxies(const struct runtime *rt);
 /* Installs cfg if every part of it can be set up; -1 keeps the old one. */
 int runtime_reload(struct runtime *rt, struct config *cfg);
-/* Begins the drain (runtime_drain_begin), then closes every listener; open
- * connections carry on. */
+/* Begins the drain (runtime_drain_begin), then closes every listener and
+ * closes the parked connections; running ones close once quiet. */
 void runtime_stop_accepting(struct runtime *rt);
-/* Open connections right now. */
+/* Relay threads running a connection right now. */
 unsigned runtime_active(struct runtime *rt);
-/* Waits up to deadline_ms for connections to end; returns those left. */
-unsigned runtime_wait_idle(struct runtime *rt, int64_t deadline_ms);
+/* Woken connections waiting for a relay thread. */
+unsigned runtime_queued(struct runtime *rt);
+/* Open connections right now, parked ones included. */
+unsigned runtime_open(struct runtime *rt);
+/* Waits up to deadline_ms for every connection to close; returns those left. */
+unsigned runtime_wait_closed(struct runtime *rt, int64_t deadline_ms);
 /* Ends every open connection at once. */
 void runtime_abort_connections(struct runtime *rt);
 const struct config *runtime_config(const struct runtime *rt);

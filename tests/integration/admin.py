@@ -273,7 +273,7 @@ def test_access_log():
     with open(path) as f:
         text = f.read()
     t.ok(re.search(r"conn 1 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ proxy0 endpoint=%s from_client=1234 "
-                   r"to_client=1234 duration=\S+ reason=done" % re.escape(b.addr), text),
+                   r"to_client=1234 duration=\S+ parks=\d+ reason=done" % re.escape(b.addr), text),
          "access_log: the connection line is written to the file")
     t.ok("from_client=1234" not in d.log(), "... and not to the main log")
     os.rename(path, path + ".1")

@@ -446,9 +446,11 @@ def test_nofile_limit():
     if hard_now != resource.RLIM_INFINITY and hard_now < 2048:
         t.ok(True, "the soft limit is raised toward the hard limit # SKIP the hard limit here is only %d" % hard_now)
         return
-    # 200 relay threads want 6 * 200 + 64 descriptors.
+    # Open connections are bounded by descriptors, not threads: the soft limit goes to the hard one.
     limits, log = run_with_limits(256, 2048, 200)
-    t.eq(limits, (1264, 2048), "a low soft open-file limit is raised to what the relay threads can use")
+    t.eq(limits, (2048, 2048), "a low soft open-file limit is raised to the hard limit")
+    t.ok(re.search(r"the open file limit \(2048\) allows 5\d\d open connections \(200 relay threads, "
+                   r"up to \d+ splice pipes\)", log), "the resulting ceiling of open connections is logged")
     # Raising a hard limit takes CAP_SYS_RESOURCE, which a container's root may lack.
     may_raise = subprocess.run(
         ["/usr/bin/python3", "-c", "import resource as r; r.setrlimit(r.RLIMIT_NOFILE, (128, 128)); "

@@ -31,7 +31,7 @@ def test_payload_each_way():
     wait_until(lambda: b.received, 10)
     t.eq(b.received[:1], [(sha256(up), len(up))], "64 MiB client->endpoint arrives intact (sha256)")
     t.ok(
-        d.wait_log(r"from_client=%d to_client=%d duration=\S+ reason=done" % (len(up), len(down))),
+        d.wait_log(r"from_client=%d to_client=%d duration=\S+ parks=0 reason=done" % (len(up), len(down))),
         "the summary line counts the bytes each way as decimal integers",
     )
 
@@ -146,11 +146,12 @@ def test_no_endpoints():
 
 
 def test_pool_bound():
+    """Without parking, each open connection holds a thread: the pool bounds them."""
     b = backend(IdBackend, name="b")
-    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="relay_threads: 4"))
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr], top="relay_threads: 4\npark_idle_ms: 0"))
     port = d.port()
     first = [connect(port) for _ in range(4)]
-    t.ok(all(read_line(s) == b"b\n" for s in first), "relay_threads: 4 serves the first 4 clients")
+    t.ok(all(read_line(s) == b"b\n" for s in first), "park_idle_ms: 0, relay_threads: 4 serves the first 4 clients")
     extra = [connect(port) for _ in range(4)]  # these sit in the kernel backlog
     t.ok(all(read_line(s, 0.5) == b"" for s in extra), "the next 4 wait while the pool is full")
     cpu0 = d.cpu_seconds()
@@ -210,7 +211,7 @@ def test_sigterm_drains():
 
 def test_sigterm_grace_expires():
     b = backend(EchoBackend, name="echo")
-    d = t.daemon(static_config(["127.0.0.1:0"], [b.addr], top="admin:\n  grace_secs: 1"))
+    d = t.daemon(static_config(["127.0.0.1:0"], [b.addr], top="park_idle_ms: 0\nadmin:\n  grace_secs: 1"))
     s = connect(d.port())
     s.sendall(b"x")
     read_line(s, 0.3)
@@ -218,7 +219,7 @@ def test_sigterm_grace_expires():
     d.signal(signal.SIGTERM)
     rc = d.wait(10)
     secs = time.monotonic() - start
-    t.ok(rc == 0 and 0.8 < secs < 4.0, "an idle connection is cut after grace_secs=1 (exit %s in %.2f s)" % (rc, secs))
+    t.ok(rc == 0 and 0.8 < secs < 4.0, "park_idle_ms: 0: an idle connection is cut after grace_secs=1 (exit %s in %.2f s)" % (rc, secs))
     t.ok("reason=shutdown" in d.log(), "the cut connection's summary says shutdown")
     s.close()
 
