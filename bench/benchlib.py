@@ -111,6 +111,7 @@ metric("wake_unparked_p50", "64 B echo RTT p50, busy connection (loadgen wake)",
 metric("wake_unparked_p99", "64 B echo RTT p99, busy connection", "us", "low")
 metric("wake_p50", "64 B echo RTT p50, first after 1.5 s silence (woken)", "us", "low")
 metric("wake_p99", "64 B echo RTT p99, first after 1.5 s silence (woken)", "us", "low")
+metric("wake_delta_p50", "woken p50 minus busy p50", "us", "low")
 metric("wake_delta_p99", "woken p99 minus busy p99 (issue 13: <= 100 us)", "us", "low",
        "max100")
 # idle metrics are added per connection count at run time (idle_metrics)
@@ -118,13 +119,15 @@ metric("wake_delta_p99", "woken p99 minus busy p99 (issue 13: <= 100 us)", "us",
 
 def idle_metrics(n):
     """The idle-connection rows for n connections held; returns their keys."""
-    keys = dict(mem="idle_mem%d" % n, own="idle_own%d" % n, avail="idle_avail%d" % n,
-                pss="idle_pss%d" % n)
+    keys = dict(mem="idle_mem%d" % n, own="idle_own%d" % n, attr="idle_attr%d" % n,
+                avail="idle_avail%d" % n, pss="idle_pss%d" % n)
     if keys["mem"] not in METRICS:
         metric(keys["mem"], "whole memory per idle connection, %d held (kernel + PSS)" % n,
                "KiB/conn", "low")
         metric(keys["own"], "whole memory per idle connection, %d held, minus direct" % n,
                "KiB/conn", "low", "haproxy")
+        metric(keys["attr"], "the same, kernel stacks and page tables per process, %d held" % n,
+               "KiB/conn", "low")
         metric(keys["avail"], "MemAvailable drop per idle connection, %d held" % n,
                "KiB/conn", "low")
         metric(keys["pss"], "user-space PSS only per idle connection, %d held" % n,
@@ -362,6 +365,35 @@ def meminfo():
 def kernel_kib(m):
     """The kernel memory that connections and threads cost: kernel stacks, page tables, slab."""
     return sum(m[k] for k in KERNEL_MEM)
+
+
+def kernel_stack_kib():
+    """The kernel stack of one thread (THREAD_SIZE): KernelStack over the threads on the
+    machine, rounded to a power of two (16 KiB on x86-64)."""
+    threads = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                threads += len(os.listdir("/proc/%s/task" % d))
+            except OSError:
+                pass
+    per = meminfo()["KernelStack"] / max(threads, 1)
+    return min((4, 8, 16, 32, 64), key=lambda x: abs(x - per))
+
+
+def threads_pte_kib(pgids):
+    """Threads and page tables (VmPTE, KiB) of the processes in the given groups."""
+    threads = pte = 0
+    for pid in group_pids(pgids):
+        try:
+            for line in open("/proc/%d/status" % pid):
+                if line.startswith("Threads:"):
+                    threads += int(line.split()[1])
+                elif line.startswith("VmPTE:"):
+                    pte += int(line.split()[1])
+        except OSError:
+            continue
+    return threads, pte
 
 
 def wait_port(port, secs=10, proc=None):
@@ -895,7 +927,7 @@ key = {self.key}
         n = c["wake_n"]
         if peer == "socat" and n > c["socat_idle_max"]:
             for k in ("wake_unparked_p50", "wake_unparked_p99", "wake_p50", "wake_p99",
-                      "wake_delta_p99"):
+                      "wake_delta_p50", "wake_delta_p99"):
                 self.note(k, peer, "skipped (fork per connection)")
             return
         argv = [self.loadgen, "wake", "127.0.0.1", str(self.fronts[peer]["echo"]), str(n),
@@ -916,6 +948,8 @@ key = {self.key}
         self.sample("wake_unparked_p99", peer, j["unparked_p99_us"], rep, **extra)
         self.sample("wake_p50", peer, j["woken_p50_us"], rep, **extra)
         self.sample("wake_p99", peer, j["woken_p99_us"], rep, max_us=j["woken_max_us"],
+                    **extra)
+        self.sample("wake_delta_p50", peer, j["woken_p50_us"] - j["unparked_p50_us"], rep,
                     **extra)
         self.sample("wake_delta_p99", peer, j["woken_p99_us"] - j["unparked_p99_us"], rep,
                     **extra)
@@ -1008,6 +1042,8 @@ key = {self.key}
         drop of MemAvailable, and the PSS rise from the started peer to n held (PSS only).
         "direct": n connections straight to the backend, no proxy."""
         k = idle_metrics(n)
+        if not hasattr(self, "kstack"):
+            self.kstack = kernel_stack_kib()
         if peer == "socat" and n > self.cfg["socat_idle_max"]:
             for key in k.values():
                 self.note(key, peer, "skipped (fork per connection)")
@@ -1033,6 +1069,7 @@ key = {self.key}
             time.sleep(1.0)
             m1 = meminfo()
             pss1 = pss_kib(self.pgids(peer)) if proxy else 0
+            threads, pte = threads_pte_kib(self.pgids(peer)) if proxy else (0, 0)
             alive = -1
             try:
                 holder.stdin.write("check\n")
@@ -1047,11 +1084,16 @@ key = {self.key}
         kern = kernel_kib(m1) - kernel_kib(m0)
         avail = m0["MemAvailable"] - m1["MemAvailable"]
         whole = (kern + pss1) / n
+        # The same with the kernel stacks and page tables of the peer's own processes
+        # instead of the machine's rise (other processes' threads come and go); only the
+        # slab is the machine's.
+        attr = (threads * self.kstack + pte + dk["Slab"] + pss1) / n
         log("  %-15s %5d idle: %s; kernel %+d KiB (stack %+d, page tables %+d, slab %+d),"
-            " PSS %d -> %d KiB; whole %.2f KiB/conn, MemAvailable drop %.2f KiB/conn%s"
+            " PSS %d -> %d KiB; whole %.2f KiB/conn (per process: %d threads, %d KiB page tables:"
+            " %.2f), MemAvailable drop %.2f KiB/conn%s"
             % (peer, n, "held" if held >= n else "ONLY %d of %d held" % (max(held, 0), n),
                kern, dk["KernelStack"], dk["PageTables"], dk["Slab"], pss0, pss1, whole,
-               avail / n, "" if settled >= 0 else " (memory had not settled)"))
+               threads, pte, attr, avail / n, "" if settled >= 0 else " (memory had not settled)"))
         if held < n:
             text = "only %d of %d held" % (max(held, 0), n)
             for key in k.values():
@@ -1060,7 +1102,8 @@ key = {self.key}
                                           reached=reached, alive=alive, kernel_kib=kern,
                                           pss_kib=pss1))
             return
-        extra = dict(kernel_kib=kern, pss_before_kib=pss0, pss_kib=pss1,
+        extra = dict(kernel_kib=kern, pss_before_kib=pss0, pss_kib=pss1, threads=threads,
+                     vmpte_kib=pte, attributed=attr,
                      memavailable_drop_kib=avail, settle_s=round(settled, 2),
                      backend_conns=reached, alive=alive,
                      **{"d_" + x: v for x, v in dk.items()})
@@ -1068,14 +1111,15 @@ key = {self.key}
         self.sample(k["avail"], peer, avail / n, rep)
         if proxy:
             self.sample(k["pss"], peer, (pss1 - pss0) / n, rep)
-        self.idle_whole[(n, rep, peer)] = whole
+        self.idle_whole[(n, rep, peer)] = (whole, attr)
 
     def idle_own(self):
         """Each round's whole memory per connection minus that of direct in the same round."""
-        for (n, rep, peer), v in sorted(self.idle_whole.items()):
+        for (n, rep, peer), (v, a) in sorted(self.idle_whole.items()):
             d = self.idle_whole.get((n, rep, "direct"))
             if peer != "direct" and d is not None:
-                self.sample(idle_metrics(n)["own"], peer, v - d, rep)
+                self.sample(idle_metrics(n)["own"], peer, v - d[0], rep)
+                self.sample(idle_metrics(n)["attr"], peer, a - d[1], rep)
 
     # ---- the schedule
     def rounds(self, peers, fn, label, reps=None, skipped=()):
@@ -1217,6 +1261,11 @@ key = {self.key}
             if not tv:
                 out.append(dict(metric=key, title=m["title"], target=t, status="n/a",
                                 text="no value for " + t))
+                continue
+            if tv < 0 or lv < 0:
+                out.append(dict(metric=key, title=m["title"], target=t, status="n/a",
+                                text="a negative value (noise): linkerd-tcp %.3g, %s %.3g"
+                                % (lv, t, tv)))
                 continue
             ratio = lv / tv
             ok = ratio >= 1 if m["better"] == "high" else ratio <= 1
