@@ -590,9 +590,10 @@ http {{
                 sys.exit("bench: backend on port %d did not start:\n%s" % (
                     port, "\n".join(p.name + ":\n" + p.tail() for p in self.procs)))
 
-    def ltcp_config(self, tls=False, relay_threads=None):
+    def ltcp_config(self, tls=False, relay_threads=None, idle=False):
         """linkerd-tcp with its defaults: no relay_threads (SPEC section 11 compares the
-        default pool; idle connections park) unless relay_threads is given (bench/profile)."""
+        default pool; idle connections park) unless relay_threads is given (bench/profile).
+        idle: only the http1 listener (the idle-memory measurement)."""
         f = self.fronts["linkerd-tcp"]
         if not tls:
             proxies = [("http1", f["http1"], self.p_http[:1], ""),
@@ -611,14 +612,17 @@ http {{
         if relay_threads:
             text += "relay_threads: %d\n" % relay_threads
         text += "buffer_size: 16384\nproxies:\n"
+        if idle:
+            proxies = proxies[:1]
         for label, front, eps, extra in proxies:
             text += "  - label: %s\n    servers:\n      - addr: 127.0.0.1:%d%s\n    endpoints:\n" % (
                 label, front, extra)
             for e in eps:
                 text += "      - addr: 127.0.0.1:%d\n" % e
-        return self.write("linkerd-tcp%s.yml" % ("-tls" if tls else ""), text)
+        return self.write("linkerd-tcp%s.yml" % ("-tls" if tls else "-idle" if idle else ""),
+                          text)
 
-    def haproxy_config(self, peer, splice):
+    def haproxy_config(self, peer, splice, idle=False):
         f = self.fronts[peer]
         maxconn = max(self.cfg["idle"]) + 300
         lines = ["global", "  maxconn %d" % maxconn, "  maxpipes 256", "  nbthread 2",
@@ -636,6 +640,8 @@ http {{
             return out
 
         lines += listen("http1", f["http1"], self.p_http[:1])
+        if idle:
+            return self.write(peer + "-idle.cfg", "\n".join(lines) + "\n")
         lines += listen("http4", f["http4"], self.p_http)
         lines += listen("iperf", f["iperf"], [self.p_iperf])
         lines += listen("sockperf", f["sockperf"], [self.p_sockperf])
@@ -645,7 +651,7 @@ http {{
             lines += listen("tlssink", f["tlssink"], [self.p_sink], True)
         return self.write(peer + ".cfg", "\n".join(lines) + "\n")
 
-    def nginx_config(self):
+    def nginx_config(self, idle=False):
         f, w = self.fronts["nginx"], self.work
         ups = "    upstream h4 {\n      least_conn;\n%s    }\n" % "".join(
             "      server 127.0.0.1:%d;\n" % p for p in self.p_http)
@@ -655,7 +661,15 @@ http {{
             return "    server { listen 127.0.0.1:%d%s backlog=4096; %s proxy_pass %s; }\n" % (
                 port, " ssl" if tls else "", ssl_ if tls else "", to)
 
-        return self.write("nginx-proxy.conf", f"""
+        servers = srv(f["http1"], "127.0.0.1:%d" % self.p_http[0])
+        if not idle:
+            servers = ups + servers + "".join((
+                srv(f["http4"], "h4"), srv(f["iperf"], "127.0.0.1:%d" % self.p_iperf),
+                srv(f["sockperf"], "127.0.0.1:%d" % self.p_sockperf),
+                srv(f["echo"], "127.0.0.1:%d" % self.p_echo),
+                srv(f["tlshttp"], "127.0.0.1:%d" % self.p_http[0], True),
+                srv(f["tlssink"], "127.0.0.1:%d" % self.p_sink, True)))
+        return self.write("nginx-proxy%s.conf" % ("-idle" if idle else ""), f"""
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 master_process on;
@@ -665,10 +679,7 @@ pid {w}/nginx-proxy.pid;
 error_log {w}/nginx-proxy.err warn;
 events {{ worker_connections 19500; }}
 stream {{
-{ups}{srv(f["http1"], "127.0.0.1:%d" % self.p_http[0])}{srv(f["http4"], "h4")}\
-{srv(f["iperf"], "127.0.0.1:%d" % self.p_iperf)}{srv(f["sockperf"], "127.0.0.1:%d" % self.p_sockperf)}\
-{srv(f["echo"], "127.0.0.1:%d" % self.p_echo)}\
-{srv(f["tlshttp"], "127.0.0.1:%d" % self.p_http[0], True)}{srv(f["tlssink"], "127.0.0.1:%d" % self.p_sink, True)}}}
+{servers}}}
 """)
 
     def stunnel_config(self):
@@ -688,25 +699,25 @@ cert = {self.cert}
 key = {self.key}
 """)
 
-    def start_peer(self, peer, restart=False):
-        """Starts one plain peer (a proxy of PROXIES) with its configuration."""
+    def start_peer(self, peer, restart=False, idle=False):
+        """Starts one plain peer (a proxy of PROXIES) with its configuration, or with only
+        its http1 listener (idle)."""
         a = restart  # a restart appends to the log of the first start
         if peer == "linkerd-tcp":
-            if not restart:
-                self.ltcp_cfg = self.ltcp_config()
-            self.start("linkerd-tcp", [self.ltcp, self.ltcp_cfg], {"LINKERD_TCP_LOG": "warn"},
-                       peer="linkerd-tcp", append=a)
+            self.start("linkerd-tcp", [self.ltcp, self.ltcp_config(idle=idle)],
+                       {"LINKERD_TCP_LOG": "warn"}, peer="linkerd-tcp", append=a)
         elif peer in ("haproxy", "haproxy-splice"):
             self.start(peer, ["haproxy", "-db", "-f",
-                              self.haproxy_config(peer, peer == "haproxy-splice")],
+                              self.haproxy_config(peer, peer == "haproxy-splice", idle)],
                        peer=peer, append=a)
         elif peer == "nginx":
             self.start("nginx", ["nginx", "-e", self.work + "/nginx-proxy.err", "-p", self.work,
-                                 "-c", self.nginx_config()], peer="nginx", append=a)
+                                 "-c", self.nginx_config(idle)], peer="nginx", append=a)
         elif peer == "socat":
             f = self.fronts["socat"]
-            for kind, to in (("http1", self.p_http[0]), ("iperf", self.p_iperf),
-                             ("sockperf", self.p_sockperf), ("echo", self.p_echo)):
+            kinds = (("http1", self.p_http[0]), ("iperf", self.p_iperf),
+                     ("sockperf", self.p_sockperf), ("echo", self.p_echo))
+            for kind, to in kinds[:1] if idle else kinds:
                 self.start("socat-" + kind,
                            ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096,"
                             "nodelay" % f[kind], "TCP:127.0.0.1:%d,nodelay" % to],
@@ -1035,7 +1046,8 @@ key = {self.key}
 
     def t_idle(self, peer, n, rep):
         """The whole cost of n idle connections (SPEC section 11, issue 13): the peer is
-        stopped, memory settles, /proc/meminfo is read, the peer is started, n idle
+        stopped, memory settles, /proc/meminfo is read, the peer is started (with only the
+        listener this measurement uses, the same for every peer: no TLS contexts), n idle
         connections are opened and held end to end (the backend sees n established from
         the proxy), /proc/meminfo and the peer's PSS are read again.  Whole = the rise
         of KernelStack + PageTables + Slab plus the peer's PSS, per connection; also the
@@ -1056,9 +1068,8 @@ key = {self.key}
         m0, settled = self.settle()
         pss0 = 0
         if proxy:
-            self.start_peer(peer, restart=True)
-            kinds = [x for x in self.peer_kinds(peer) if not x.startswith("tls")]
-            if not all(wait_port(self.fronts[peer][x], 15) for x in kinds):
+            self.start_peer(peer, restart=True, idle=True)
+            if not wait_port(self.fronts[peer]["http1"], 15):
                 self.error("%s idle %d: did not start again:\n%s" % (
                     peer, n, "\n".join(p.tail() for p in self.peer_procs.get(peer, []))))
                 return
