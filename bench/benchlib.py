@@ -58,11 +58,11 @@ MODES = {
     # budget: seconds after which no further measurement starts
     "full": dict(reps=3, t_tput=2, tput_bytes=None, t_wrk=2, wrk_conc=50, t_lat=2, mps=10000,
                  t_tls=2, tls_conc=50, idle=[1000, 9000], socat_idle_max=9000, idle_reps=3,
-                 settle_max=8, wake_n=1000, wake_pause_ms=1500, budget=900,
+                 settle_max=8, wake_n=1000, wake_pause_ms=1500, budget=1000,
                  conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
     "quick": dict(reps=2, t_tput=1, tput_bytes=None, t_wrk=1, wrk_conc=50, t_lat=1.5,
                   mps=10000, t_tls=1, tls_conc=50, idle=[1000, 9000], socat_idle_max=1000,
-                  idle_reps=3, settle_max=4, wake_n=1000, wake_pause_ms=1500, budget=420,
+                  idle_reps=3, settle_max=4, wake_n=1000, wake_pause_ms=1500, budget=540,
                   conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
     "smoke": dict(reps=1, t_tput=1, tput_bytes="8M", t_wrk=1, wrk_conc=10, t_lat=1, mps=2000,
                   t_tls=0.3, tls_conc=4, idle=[20], socat_idle_max=20, idle_reps=1,
@@ -1106,7 +1106,7 @@ key = {self.key}
                kern, dk["KernelStack"], dk["PageTables"], dk["Slab"], pss0, pss1, whole,
                threads, pte, attr, avail / n, "" if settled >= 0 else " (memory had not settled)"))
         if held < n:
-            text = "only %d of %d held" % (max(held, 0), n)
+            text = "only %d/%d held" % (max(held, 0), n)  # fits the table's cells
             for key in k.values():
                 self.note(key, peer, text)
             self.idle_partial.append(dict(peer=peer, n=n, rep=rep, connected=connected,
