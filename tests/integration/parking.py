@@ -418,7 +418,7 @@ def test_per_client_limit():
          "... and counted as closes_total{cause=\"client_limit\"}")
     t.ok(d.wait_log("reached max_connections_per_client"), "... and warned about")
     held[0].close()
-    wait_until(lambda: b.open == 2, 3)
+    wait_until(lambda: metric(d, "linkerd_tcp_open_connections") == 2, 5 * SLOWDOWN)
     again = connect(port)
     again.sendall(b"again\n")
     t.eq(read_line(again), b"again\n", "once one closes, the client may connect again")
