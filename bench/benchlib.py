@@ -462,6 +462,8 @@ class Bench:
             self.cfg["reps"] = self.cfg["idle_reps"] = args.reps
         if args.idle:
             self.cfg["idle"] = [int(x) for x in args.idle.split(",")]
+        if args.conc:
+            self.cfg["wrk_conc"] = args.conc
         self.work = tempfile.mkdtemp(prefix="ltcp-bench-")
         self.procs = []
         self.peer_procs = {}  # peer -> [Proc]
@@ -609,8 +611,11 @@ http {{
                        ("tlssink", f["tlssink"], [self.p_sink], t)]
             admin = self.p_admin_tls
         text = "admin:\n  addr: 127.0.0.1:%d\n" % admin
+        relay_threads = relay_threads or self.args.relay_threads
         if relay_threads:
             text += "relay_threads: %d\n" % relay_threads
+        if self.args.park_idle_ms is not None:
+            text += "park_idle_ms: %d\n" % self.args.park_idle_ms
         text += "buffer_size: 16384\nproxies:\n"
         if idle:
             proxies = proxies[:1]
@@ -1422,6 +1427,12 @@ def parse_args(argv):
                     help="first port of the loopback ports used (default 21000)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    ap.add_argument("--relay-threads", type=int, metavar="N",
+                    help="give linkerd-tcp this pool instead of its default (experiments)")
+    ap.add_argument("--park-idle-ms", type=int, metavar="MS",
+                    help="give linkerd-tcp this park_idle_ms instead of its default (experiments)")
+    ap.add_argument("--conc", type=int, metavar="N",
+                    help="wrk connections for the short and keep-alive measurements (default 50)")
     ap.add_argument("--only", metavar="TESTS", help="run only these, comma-separated, of: " +
                     ",".join(TESTS))
     args = ap.parse_args(argv)
