@@ -16,7 +16,7 @@
 #define REC_HEADER   5
 #define REC_MAX      16384 /* RFC 8446 5.1: a plaintext fragment is at most 2^14 bytes */
 #define HS_HEADER    4
-#define HS_CLIENT    1 /* HandshakeType client_hello */
+#define HS_CLIENT    1  /* HandshakeType client_hello */
 #define HS_MIN_BODY  41 /* version 2, random 32, 3 empty-ish vectors: 1 + 2+2 + 1+1 */
 #define EXT_SNI      0
 #define EXT_ALPN     16
@@ -177,7 +177,8 @@ static int host_name(struct cursor *c, const uint8_t *name, size_t n, char *out)
 			ch = (uint8_t)(ch - 'A' + 'a');
 			label++;
 		} else {
-			return bad(c, "server name has a byte other than a letter, digit, -, _ or .");
+			return bad(c,
+				   "server name has a byte other than a letter, digit, -, _ or .");
 		}
 		if (label > LABEL_MAX)
 			return bad(c, "server name has a label longer than 63 bytes");
