@@ -142,11 +142,12 @@ static int take_u16(struct cursor *c, size_t *v)
 	return rc;
 }
 
-/* A vector's length: read, then checked against the end of its block. */
+/* A vector's length: it and then the vector must fit in their block (end). */
 static int take_len(struct cursor *c, int bytes, size_t end, size_t *n, const char *why)
 {
+	if (c->off + (size_t)bytes > end)
+		return bad(c, why);
 	int rc = bytes == 1 ? take_u8(c, n) : take_u16(c, n);
-
 	if (rc != STEP_OK)
 		return rc;
 	return c->off + *n > end ? bad(c, why) : STEP_OK;

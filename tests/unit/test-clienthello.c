@@ -466,6 +466,25 @@ static void test_bad(void)
 	hello(&msg, &exts);
 	records(&b, &msg, 0);
 	malformed(&b, "ALPN protocol length", "an ALPN protocol past its list");
+	/* Extensions too short for their list length: the reader must not read
+	 * on into what follows (the next extension, or past the message). */
+	exts.n = 0;
+	ext_alpn(&exts, "h2\0");
+	ext(&exts, 0, "", 0);
+	hello(&msg, &exts);
+	records(&b, &msg, 0);
+	malformed(&b, "server_name list length", "an empty server_name extension, last");
+	exts.n = 0;
+	ext(&exts, 0, "\x00", 1);
+	ext_alpn(&exts, "h2\0");
+	hello(&msg, &exts);
+	records(&b, &msg, 0);
+	malformed(&b, "server_name list length", "a server_name extension of one byte");
+	exts.n = 0;
+	ext(&exts, 16, "", 0);
+	hello(&msg, &exts);
+	records(&b, &msg, 0);
+	malformed(&b, "ALPN list length", "an empty ALPN extension, last");
 	/* Three bytes after the compression methods: not even an extensions header. */
 	hello(&msg, NULL);
 	put(&msg, "\x00\x01\x00", 3);
