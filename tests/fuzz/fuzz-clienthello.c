@@ -2,7 +2,8 @@
  * libFuzzer target: the ClientHello reader on arbitrary bytes, with its
  * invariants: a prefix gives NEED_MORE or exactly the whole's answer; the
  * bytes below a NEED_MORE's need change nothing; DONE is reached at `used`
- * and not a byte before; a name found is canonical and matches itself.
+ * and not a byte before; a whole message is never NEED_MORE; a name found
+ * is canonical and matches itself.
  */
 #include "auto-config.h"
 
@@ -65,6 +66,28 @@ static void sane(enum clienthello_status s, const struct clienthello *h, size_t 
 	}
 }
 
+/* Whether the handshake records at the start of data already hold a whole
+ * handshake message (walked here independently of the reader). */
+static int message_whole(const uint8_t *data, size_t len)
+{
+	uint8_t head[4];
+	size_t got = 0, pos = 0;
+
+	while (pos + 5 <= len && data[pos] == 0x16) {
+		size_t n = (size_t)data[pos + 3] << 8 | data[pos + 4];
+		size_t have = len - pos - 5 < n ? len - pos - 5 : n;
+		for (size_t i = 0; i < have && got + i < 4; i++)
+			head[got + i] = data[pos + 5 + i];
+		got += have;
+		if (got >= 4 && got >= 4 + ((size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3]))
+			return 1;
+		if (have < n)
+			break;
+		pos += 5 + n;
+	}
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct clienthello whole, part, again;
@@ -72,6 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size < CLIENTHELLO_MAX ? size : CLIENTHELLO_MAX;
 
 	sane(s, &whole, len);
+	/* The reader never waits for bytes past the end of the message. */
+	if (message_whole(data, len))
+		check(s != CLIENTHELLO_NEED_MORE);
 	/* Bytes past CLIENTHELLO_MAX are never looked at. */
 	if (size > CLIENTHELLO_MAX) {
 		check(clienthello_parse(data, CLIENTHELLO_MAX, &part) == s);
