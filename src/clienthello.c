@@ -30,7 +30,6 @@ struct cursor {
 	size_t len;       /* bytes given, at most CLIENTHELLO_MAX */
 	size_t pos;       /* next byte of buf to read */
 	size_t rec_left;  /* bytes of the current record's fragment not yet read */
-	size_t records;   /* record headers read */
 	uint16_t version; /* the first record's version */
 	size_t off;       /* bytes of the handshake message read (header included) */
 	size_t msg_len;   /* the whole message, header included; 0 until known */
@@ -96,7 +95,6 @@ static int next_record(struct cursor *c)
 		return bad(c, "record longer than 2^14 bytes");
 	c->pos += REC_HEADER;
 	c->rec_left = n;
-	c->records++;
 	return check_bounds(c);
 }
 
@@ -126,7 +124,7 @@ static int take(struct cursor *c, size_t n, uint8_t *out)
 
 static int take_u8(struct cursor *c, size_t *v)
 {
-	uint8_t b[1];
+	uint8_t b[1] = { 0 };
 	int rc = take(c, 1, b);
 
 	*v = b[0];
@@ -135,7 +133,7 @@ static int take_u8(struct cursor *c, size_t *v)
 
 static int take_u16(struct cursor *c, size_t *v)
 {
-	uint8_t b[2];
+	uint8_t b[2] = { 0 };
 	int rc = take(c, 2, b);
 
 	*v = (size_t)b[0] << 8 | b[1];
@@ -191,6 +189,9 @@ static int host_name(struct cursor *c, const uint8_t *name, size_t n, char *out)
 	return STEP_OK;
 }
 
+/* RFC 6066 3: a list of (name type, name), each type at most once.  Names
+ * of types other than host_name are taken to have the same 16-bit length
+ * form (the RFC leaves them open; no type but host_name was ever defined). */
 static int server_name(struct cursor *c, size_t end)
 {
 	uint64_t types[4] = { 0 };
