@@ -9,7 +9,9 @@
 #include "config_compat.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -122,6 +124,12 @@ static void check_proxy(struct ctx *c, const void *obj)
 		cfg_error(c, &p->mark, "proxy: needs endpoints (a static list) or namerd");
 	if (p->servers.n == 0)
 		cfg_error(c, &p->mark, "proxy: servers must list at least one listener");
+	for (size_t i = 0; p->client.tls && i < p->servers.n; i++)
+		if (((const struct cfg_server *)p->servers.v)[i].sni_passthrough)
+			cfg_error(c, &p->mark,
+				  "proxy: server %s passes the client's TLS through; client.tls "
+				  "would wrap it again",
+				  ((const struct cfg_server *)p->servers.v)[i].addr.text);
 }
 
 /* The token travels in a header: no control characters, no spaces. */
@@ -141,6 +149,200 @@ static void check_admin(struct ctx *c, const void *obj)
 	}
 }
 
+/* ------------------------------------------------------------------ shared addresses */
+
+void cfg_listen_key(const struct cfg_hostport *a, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (const char *h = a->hp.host ? a->hp.host : ""; *h && n + 8 < len; h++)
+		buf[n++] = (char)tolower((unsigned char)*h);
+	snprintf(buf + n, len - n, ":%u", (unsigned)a->hp.port);
+}
+
+bool cfg_server_routes_sni(const struct cfg_server *sc, bool shared)
+{
+	return shared || sc->server_names.n > 0 || sc->sni_passthrough;
+}
+
+/* A server name as SPEC 12 has them: a host name, or "*." and a host name. */
+static bool server_name_ok(const char *s)
+{
+	size_t label = 0, n = 0;
+
+	if (s[0] == '*' && s[1] == '.')
+		s += 2;
+	for (; *s; s++, n++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum(ch) || ch == '-' || ch == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return n > 0 && n <= 253 && label > 0;
+}
+
+static void check_server(struct ctx *c, const void *obj)
+{
+	const struct cfg_server *sc = obj;
+
+	if (sc->sni_passthrough && sc->tls)
+		cfg_error(c, &sc->mark,
+			  "server %s: sni_passthrough forwards TLS untouched; it cannot go with tls:",
+			  sc->addr.text);
+	for (size_t i = 0; i < sc->server_names.n; i++)
+		if (!server_name_ok(sc->server_names.v[i]))
+			cfg_error(c, &sc->mark,
+				  "server %s: server_names: '%s' is not a host name or *.name",
+				  sc->addr.text, sc->server_names.v[i]);
+}
+
+/* One server entry of some proxy, for grouping entries by address. */
+struct entry {
+	char key[CFG_LISTEN_KEY_MAX];
+	const struct cfg_proxy *p;
+	const struct cfg_server *sc;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+
+	return r ? r : (x->sc->mark.line > y->sc->mark.line) - (x->sc->mark.line < y->sc->mark.line);
+}
+
+/* The listener options every entry of one address must agree on. */
+static const char *option_differs(const struct cfg_server *a, const struct cfg_server *b)
+{
+	if (a->accept_proxy_protocol != b->accept_proxy_protocol)
+		return "accept_proxy_protocol";
+	if (a->connect_timeout_ms != b->connect_timeout_ms)
+		return "connect_timeout_ms";
+	if (a->idle_timeout_secs != b->idle_timeout_secs)
+		return "idle_timeout_secs";
+	if (a->connection_lifetime_secs != b->connection_lifetime_secs)
+		return "connection_lifetime_secs";
+	if (a->max_connections_per_client != b->max_connections_per_client)
+		return "max_connections_per_client";
+	return NULL;
+}
+
+struct claim {
+	char name[256];
+	const struct entry *e;
+};
+
+static int claim_cmp(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	return r ? r : (x->e > y->e) - (x->e < y->e);
+}
+
+/* No SNI name is claimed twice on one address (sorted: linear in the names). */
+static void check_claims(struct ctx *c, const struct entry *g, size_t n)
+{
+	size_t total = 0, k = 0;
+	struct claim *v;
+
+	for (size_t i = 0; i < n; i++)
+		total += g[i].sc->server_names.n;
+	if (total < 2)
+		return;
+	v = xcalloc(total, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < g[i].sc->server_names.n; j++, k++) {
+			const char *s = g[i].sc->server_names.v[j];
+			size_t m = 0;
+			for (; s[m] && m + 1 < sizeof(v[k].name); m++)
+				v[k].name[m] = (char)tolower((unsigned char)s[m]);
+			v[k].e = &g[i];
+		}
+	}
+	qsort(v, total, sizeof(*v), claim_cmp);
+	for (size_t i = 1; i < total; i++)
+		if (strcmp(v[i].name, v[i - 1].name) == 0)
+			cfg_error(c, &v[i].e->sc->mark,
+				  "server %s: server name '%s' is claimed twice (proxy '%s' and "
+				  "proxy '%s')",
+				  v[i].e->sc->addr.text, v[i].name, v[i - 1].e->p->label,
+				  v[i].e->p->label);
+	free(v);
+}
+
+/* The entries of one address (n > 1): one socket, routed by SNI. */
+static void check_shared(struct ctx *c, const struct entry *g, size_t n)
+{
+	const struct entry *deflt = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_server *sc = g[i].sc;
+		const char *what = i ? option_differs(g[0].sc, sc) : NULL;
+		if (i && g[i].p == g[i - 1].p)
+			cfg_error(c, &sc->mark, "server %s: proxy '%s' lists this address twice",
+				  sc->addr.text, g[i].p->label);
+		if (what)
+			cfg_error(c, &sc->mark,
+				  "server %s: %s differs from proxy '%s''s entry for this address "
+				  "(line %u); entries sharing an address share its listener options",
+				  sc->addr.text, what, g[0].p->label, g[0].sc->mark.line);
+		if (!sc->tls && !sc->sni_passthrough)
+			cfg_error(c, &sc->mark,
+				  "server %s: this address is shared by several proxies and routed by "
+				  "TLS SNI: each entry needs tls: or sni_passthrough: true",
+				  sc->addr.text);
+		if (sc->server_names.n == 0 && deflt)
+			cfg_error(c, &sc->mark,
+				  "server %s: two defaults (no server_names) on one address: proxy "
+				  "'%s' and proxy '%s'",
+				  sc->addr.text, deflt->p->label, g[i].p->label);
+		else if (sc->server_names.n == 0)
+			deflt = &g[i];
+	}
+	check_claims(c, g, n);
+}
+
+static void check_addresses(struct ctx *c, const struct config *cfg)
+{
+	const struct cfg_proxy *p = cfg->proxies.v;
+	size_t n = 0, k = 0;
+	struct entry *v;
+
+	for (size_t i = 0; i < cfg->proxies.n; i++)
+		n += p[i].servers.n;
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < cfg->proxies.n; i++) {
+		const struct cfg_server *sc = p[i].servers.v;
+		for (size_t j = 0; j < p[i].servers.n; j++, k++) {
+			cfg_listen_key(&sc[j].addr, v[k].key, sizeof(v[k].key));
+			v[k].p = &p[i];
+			v[k].sc = &sc[j];
+		}
+	}
+	qsort(v, n, sizeof(*v), entry_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(v[j].key, v[i].key) == 0)
+			j++;
+		/* Port 0 asks each entry for a port of its own: never shared. */
+		if (j - i > 1 && v[i].sc->addr.hp.port != 0)
+			check_shared(c, v + i, j - i);
+		else
+			for (size_t e = i; e < j; e++)
+				check_claims(c, v + e, 1);
+		i = j;
+	}
+	free(v);
+}
+
 static void check_top(struct ctx *c, const void *obj)
 {
 	const struct config *cfg = obj;
@@ -154,6 +356,7 @@ static void check_top(struct ctx *c, const void *obj)
 				cfg_error(c, &p[i].mark, "proxy label '%s' is used twice",
 					  p[i].label);
 	}
+	check_addresses(c, cfg);
 }
 
 /* ------------------------------------------------------------------ derived defaults */
@@ -218,11 +421,13 @@ static const struct cfg_key server_keys[] = {
 	    .enums = proxy_protocol_names),
 	KEY(struct cfg_server, accept_proxy_protocol, T_BOOL, .def = "false"),
 	INT(struct cfg_server, max_connections_per_client, "0", 0, INT_MAX),
+	KEY(struct cfg_server, server_names, T_STRLIST),
+	KEY(struct cfg_server, sni_passthrough, T_BOOL, .def = "false"),
 	{ 0 },
 };
 CFG_KEYS_FIT(server_keys);
 const struct cfg_section config_server_sec = { "server", server_keys, sizeof(struct cfg_server),
-					       NULL };
+					       check_server };
 
 static const struct cfg_key namerd_keys[] = {
 	KEY(struct cfg_namerd, addr, T_HOSTPORT),

@@ -79,7 +79,17 @@ struct cfg_server {
 	int proxy_protocol;               /* enum proxy_protocol */
 	bool accept_proxy_protocol;       /* a PROXY header precedes each client's bytes */
 	int64_t max_connections_per_client; /* open at once per client address; 0: no limit */
+	struct cfg_strlist server_names;    /* SNI names routed here; none: the address's default */
+	bool sni_passthrough;               /* forward the TLS bytes untouched (no tls: here) */
 };
+
+/* The identity of a listening address across proxies: "host:port" with the
+ * host lowercased (entries with equal keys share one socket). */
+#define CFG_LISTEN_KEY_MAX 300
+void cfg_listen_key(const struct cfg_hostport *a, char *buf, size_t len);
+/* True when entries of this address route by the TLS ClientHello's SNI name:
+ * several proxies share it, or its one entry names servers or passes TLS through. */
+bool cfg_server_routes_sni(const struct cfg_server *sc, bool shared);
 
 enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
 enum limit_policy { LIMIT_WAIT, LIMIT_REFUSE };

@@ -2,12 +2,16 @@
 
 #include "listener.h"
 
+#include "clienthello.h"
 #include "log.h"
+#include "proxyproto.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,28 @@
 #define EMFILE_PAUSE_MS   1000
 #define EVENTS_PER_WAIT   64
 #define TAG_WAKE          UINT64_MAX
+#define HELLOS_MAX        4096 /* ClientHellos being read at once, per listener */
+
+/* One proxy entry on this address. */
+struct route {
+	const struct listener_handler *h;
+	void *owner;
+	char **names; /* lowercase; none: the default route */
+	size_t nnames;
+	struct listener_route_opts o; /* server_names not kept */
+};
+
+/* A connection whose ClientHello is being read (SNI routing). */
+struct hello {
+	struct parked pk;
+	struct listener *l;
+	int fd;
+	struct netaddr peer;
+	int64_t accept_us;
+	bool counted;
+	bool proxy_protocol; /* a PROXY header comes first */
+	bool lowat;          /* SO_RCVLOWAT raised: put back before the hand-over */
+};
 
 struct park_slot {
 	struct parked *pk; /* NULL: free */
@@ -46,8 +72,20 @@ struct listener {
 	const struct listener_handler *h;
 	void *owner;
 	pthread_t acceptor;
-	bool running;
-	struct listener *next_live; /* the registry of started listeners */
+	bool running;                /* its threads run */
+	struct listener *next_live;  /* the registry: from open to free */
+	atomic_uint opens;           /* proxy entries holding it open; changed under live_lock */
+
+	pthread_mutex_t routes_lock; /* the routes, and which owner the acceptor reserves for */
+	pthread_cond_t routes_cond;  /* `reserving` changed */
+	struct route *routes;
+	size_t nroutes;
+	void *reserving;       /* the owner in whose reserve the acceptor may block */
+	atomic_bool interrupt; /* makes that reserve return: stop, or its owner leaves */
+	atomic_uint hellos;    /* ClientHellos being read */
+	atomic_bool sni_seen;  /* it has routed by SNI: its counters are shown */
+	atomic_bool hello_warned;
+	atomic_uint_fast64_t sni_failures[SNI_FAILURES];
 
 	pthread_mutex_t lock;
 	bool draining;
@@ -93,6 +131,13 @@ static int epoll_watch(struct listener *l, int fd, uint32_t events, uint64_t tag
 	return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void listener_free_memory(struct listener *l)
 {
 	for (size_t i = 0; i < l->nbuckets; i++) {
@@ -103,6 +148,11 @@ static void listener_free_memory(struct listener *l)
 		}
 	}
 	free(l->clients);
+	for (size_t i = 0; i < l->nroutes; i++)
+		free_names(l->routes[i].names, l->routes[i].nnames);
+	free(l->routes);
+	pthread_mutex_destroy(&l->routes_lock);
+	pthread_cond_destroy(&l->routes_cond);
 	free(l->slots);
 	free(l->free_slots);
 	free(l->heap);
@@ -115,13 +165,32 @@ static void listener_free_memory(struct listener *l)
 	free(l);
 }
 
+/* The open listener with this key, with one more open; live_lock held. */
+static struct listener *find_open_locked(const char *key)
+{
+	for (struct listener *l = live_list; l; l = l->next_live) {
+		if (atomic_load(&l->opens) > 0 && strcmp(l->key, key) == 0) {
+			atomic_fetch_add(&l->opens, 1);
+			return l;
+		}
+	}
+	return NULL;
+}
+
 struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_t errlen)
 {
 	struct netaddr addrs[1], bound;
-	char nerr[NET_ERRLEN];
+	char nerr[NET_ERRLEN], key[CFG_LISTEN_KEY_MAX];
 	struct listener *l;
 	int fd;
 
+	pthread_once(&live_once, live_init);
+	cfg_listen_key(addr, key, sizeof(key));
+	pthread_mutex_lock(&live_lock);
+	l = addr->hp.port ? find_open_locked(key) : NULL; /* port 0: a port of its own */
+	pthread_mutex_unlock(&live_lock);
+	if (l)
+		return l;
 	if (netaddr_resolve(addr->hp.host, addr->hp.port, true, addrs, 1, nerr) < 0) {
 		snprintf(err, errlen, "server %s: %s", addr->text, nerr);
 		return NULL;
@@ -133,8 +202,10 @@ struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_
 	}
 	l = xcalloc(1, sizeof(*l));
 	l->fd = fd;
-	l->key = xstrdup(addr->text);
+	l->key = xstrdup(key);
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->routes_lock, NULL);
+	pthread_cond_init(&l->routes_cond, NULL);
 	l->refs = 1;
 	atomic_init(&l->cancel, false);
 	l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -150,6 +221,12 @@ struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_
 		bound = addrs[0];
 	netaddr_format(&bound, l->name, sizeof(l->name));
 	l->port = netaddr_port(&bound);
+	pthread_mutex_lock(&live_lock);
+	atomic_store(&l->opens, 1);
+	l->draining = live_draining;
+	l->next_live = live_list;
+	live_list = l;
+	pthread_mutex_unlock(&live_lock);
 	return l;
 }
 
@@ -605,8 +682,17 @@ static void reset_close(int fd)
 	close(fd);
 }
 
+/* The owner the acceptor deals with before an accept, or NULL when the
+ * listener routes by SNI (or has no route yet); routes_lock held. */
+static const struct route *plain_route_locked(const struct listener *l)
+{
+	if (l->nroutes != 1 || l->routes[0].o.sni)
+		return NULL;
+	return &l->routes[0];
+}
+
 /* At the limit with policy refuse: accept one connection and reset it. */
-static int refuse_one(struct listener *l)
+static int refuse_one(struct listener *l, const struct route *r)
 {
 	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
@@ -615,14 +701,13 @@ static int refuse_one(struct listener *l)
 	if (fd < 0) /* out of descriptors or such: do not spin */
 		return acceptor_pause(l, 100) ? 1 : -1;
 	reset_close(fd);
-	l->h->refused(l->owner, REFUSE_OVER_LIMIT);
+	r->h->refused(r->owner, REFUSE_OVER_LIMIT);
 	return 1;
 }
 
-/* The accept failed with e while holding reserved room. */
-static int accept_failed(struct listener *l, struct starvation *starved, void *token, int e)
+/* An accept failed with e; 1 to go on at once, 0 to wait, -1 to stop. */
+static int accept_failed(struct listener *l, struct starvation *starved, int e)
 {
-	l->h->unreserve(l->owner, token);
 	if (e == EAGAIN || e == EWOULDBLOCK)
 		return 0;
 	if (e == EINTR || e == ECONNABORTED || e == EPROTO)
@@ -635,34 +720,279 @@ static int accept_failed(struct listener *l, struct starvation *starved, void *t
 	return acceptor_pause(l, 100) ? 1 : -1;
 }
 
-/* One accept while holding the room the owner reserved for it.
- * Returns 1 to accept again at once, 0 to wait for readiness, -1 to stop. */
-static int acceptor_once(struct listener *l, struct starvation *starved)
+/* Accepts one connection; -1 with errno, or -2 when its client is over
+ * max_connections_per_client (reset, and refused through r when given). */
+static int accept_counted(struct listener *l, struct netaddr *peer, unsigned limit, bool *counted)
 {
-	struct netaddr peer = { .len = sizeof(peer.ss) };
-	bool refuse = false, counted = false;
-	void *token = l->h->reserve(l->owner, &l->cancel, &refuse);
-	unsigned limit;
+	int fd;
+
+	peer->len = sizeof(peer->ss);
+	fd = accept4(l->fd, (struct sockaddr *)&peer->ss, &peer->len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	*counted = false;
+	if (fd < 0 || limit == 0)
+		return fd;
+	if (!client_enter(l, peer, limit)) {
+		reset_close(fd);
+		return -2;
+	}
+	*counted = true;
+	return fd;
+}
+
+/* One accept for the listener's one plain route, holding the room its owner
+ * reserved.  Returns 1 to accept again at once, 0 to wait, -1 to stop. */
+static int accept_plain(struct listener *l, const struct route *r, struct starvation *starved)
+{
+	struct netaddr peer;
+	bool refuse = false, counted;
+	void *token = r->h->reserve(r->owner, &l->interrupt, &refuse);
 	int fd;
 
 	if (!token)
-		return refuse ? refuse_one(l) : -1;
-	fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return accept_failed(l, starved, token, errno);
-	starvation_end(l, starved);
-	limit = l->h->client_limit(l->owner);
-	if (limit > 0) {
-		if (!client_enter(l, &peer, limit)) {
-			reset_close(fd);
-			l->h->unreserve(l->owner, token);
-			l->h->refused(l->owner, REFUSE_CLIENT_LIMIT);
-			return 1;
-		}
-		counted = true;
+		return refuse ? refuse_one(l, r) : 0;
+	fd = accept_counted(l, &peer, r->h->client_limit(r->owner), &counted);
+	if (fd == -2) {
+		r->h->unreserve(r->owner, token);
+		r->h->refused(r->owner, REFUSE_CLIENT_LIMIT);
+		return 1;
 	}
-	l->h->accepted(l->owner, token, fd, &peer, now_us(), counted);
+	if (fd < 0) {
+		int e = errno;
+		r->h->unreserve(r->owner, token);
+		return accept_failed(l, starved, e);
+	}
+	starvation_end(l, starved);
+	r->h->accepted(r->owner, token, fd, &peer, now_us(), counted);
 	return 1;
+}
+
+/* ------------------------------------------------------------------ SNI routing */
+
+const char *sni_failure_name(enum sni_failure f)
+{
+	static const char *const names[SNI_FAILURES] = { "unmatched", "not_tls", "malformed",
+							 "timeout" };
+	return f < SNI_FAILURES ? names[f] : "?";
+}
+
+/* The route for sni: an exact name, then a wildcard, then the default;
+ * routes_lock held. */
+static const struct route *route_for_locked(const struct listener *l, const char *sni)
+{
+	const struct route *deflt = NULL;
+
+	for (int wild = 0; wild < 2; wild++) {
+		for (size_t i = 0; i < l->nroutes; i++) {
+			const struct route *r = &l->routes[i];
+			if (r->nnames == 0)
+				deflt = r;
+			for (size_t j = 0; sni[0] && j < r->nnames; j++)
+				if ((r->names[j][0] == '*') == wild &&
+				    clienthello_name_matches(r->names[j], sni))
+					return r;
+		}
+	}
+	return deflt;
+}
+
+/* A connection that leads nowhere: closed, counted, warned once per episode. */
+static void hello_failed(struct hello *h, enum sni_failure why, const char *detail)
+{
+	struct listener *l = h->l;
+
+	atomic_fetch_add_explicit(&l->sni_failures[why], 1, memory_order_relaxed);
+	if (!atomic_exchange(&l->hello_warned, true))
+		log_warn("%s: closed a connection: %s (%s); warned once until a ClientHello is "
+			 "routed again",
+			 l->name, sni_failure_name(why), detail);
+	else
+		log_debug("%s: closed a connection: %s (%s)", l->name, sni_failure_name(why),
+			  detail);
+	close(h->fd);
+	if (h->counted)
+		listener_client_leave(l, &h->peer);
+}
+
+static void hello_free(struct hello *h)
+{
+	struct listener *l = h->l;
+
+	atomic_fetch_sub_explicit(&l->hellos, 1, memory_order_relaxed);
+	free(h);
+	listener_unref(l);
+}
+
+/* The ClientHello is whole: hand the socket to its route. */
+static void hello_route(struct hello *h, const char *sni)
+{
+	struct listener *l = h->l;
+	const struct route *r;
+
+	if (h->lowat) {
+		int one = 1;
+		(void)setsockopt(h->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
+	pthread_mutex_lock(&l->routes_lock);
+	r = route_for_locked(l, sni);
+	if (r) {
+		r->h->routed(r->owner, h->fd, &h->peer, h->accept_us, h->counted, sni);
+		atomic_store(&l->hello_warned, false);
+	}
+	pthread_mutex_unlock(&l->routes_lock);
+	if (!r)
+		hello_failed(h, SNI_UNMATCHED, sni[0] ? sni : "no SNI and no default");
+	hello_free(h);
+}
+
+static void hello_woken(struct parked *pk, enum park_wake why);
+
+/* Peeks at what the client sent so far.  Routes the connection, closes it,
+ * or parks it until more arrives. */
+static void hello_try(struct hello *h)
+{
+	static _Thread_local uint8_t buf[PROXYPROTO_MAX + CLIENTHELLO_MAX + 1];
+	struct clienthello ch;
+	ssize_t n = recv(h->fd, buf, sizeof(buf), MSG_PEEK);
+	int skip = 0;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		log_debug("%s: a client left before its ClientHello", h->l->name);
+		close(h->fd);
+		if (h->counted)
+			listener_client_leave(h->l, &h->peer);
+		hello_free(h);
+		return;
+	}
+	n = MAX(n, 0);
+	if (h->proxy_protocol) {
+		struct proxyproto_info info;
+		const char *why = "";
+		skip = proxyproto_parse(buf, (size_t)n, &info, &why);
+		if (skip < 0) {
+			hello_failed(h, SNI_MALFORMED, why);
+			hello_free(h);
+			return;
+		}
+	}
+	enum clienthello_status st = skip == 0 && h->proxy_protocol
+					     ? CLIENTHELLO_NEED_MORE
+					     : clienthello_parse(buf + skip, (size_t)n - (size_t)skip, &ch);
+	switch (st) {
+	case CLIENTHELLO_DONE:
+		hello_route(h, ch.sni);
+		return;
+	case CLIENTHELLO_NOT_TLS:
+		hello_failed(h, SNI_NOT_TLS, "the first bytes are no TLS handshake");
+		hello_free(h);
+		return;
+	case CLIENTHELLO_MALFORMED:
+		hello_failed(h, SNI_MALFORMED, ch.why);
+		hello_free(h);
+		return;
+	case CLIENTHELLO_NEED_MORE:
+		break;
+	}
+	/* The peeked bytes stay readable: wake only once more than those arrived
+	 * (the parser says exactly how many it needs), or at EOF. */
+	size_t want = st == CLIENTHELLO_NEED_MORE && !(skip == 0 && h->proxy_protocol)
+			      ? (size_t)skip + ch.need
+			      : (size_t)n + 1;
+	int lowat = (int)MIN(MAX(want, (size_t)n + 1), sizeof(buf));
+	(void)setsockopt(h->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+	h->lowat = true;
+	h->pk.fd[0] = h->fd;
+	h->pk.fd[1] = -1;
+	h->pk.wake = hello_woken;
+	if (!listener_park(h->l, &h->pk)) {
+		log_debug("%s: a ClientHello cannot wait: %s", h->l->name, strerror(errno));
+		close(h->fd);
+		if (h->counted)
+			listener_client_leave(h->l, &h->peer);
+		hello_free(h);
+	}
+}
+
+static void hello_woken(struct parked *pk, enum park_wake why)
+{
+	struct hello *h = (struct hello *)((char *)pk - offsetof(struct hello, pk));
+
+	if (why == PARK_WAKE_IO) {
+		hello_try(h);
+		return;
+	}
+	if (why == PARK_WAKE_TIMER) {
+		hello_failed(h, SNI_TIMEOUT, "no whole ClientHello within connect_timeout_ms");
+	} else {
+		close(h->fd);
+		if (h->counted)
+			listener_client_leave(h->l, &h->peer);
+	}
+	hello_free(h);
+}
+
+/* One accept on a listener that routes by SNI: no room is reserved (the
+ * owner is not known yet); the ClientHello is read without a thread. */
+static int accept_sni(struct listener *l, struct starvation *starved,
+		      const struct listener_route_opts *o, unsigned limit)
+{
+	struct netaddr peer;
+	bool counted;
+	struct hello *h;
+	int fd;
+
+	if (atomic_load(&l->hellos) >= HELLOS_MAX) /* bounded: the rest wait in the backlog */
+		return acceptor_pause(l, 10) ? 1 : -1;
+	fd = accept_counted(l, &peer, limit, &counted);
+	if (fd == -2)
+		return 1;
+	if (fd < 0)
+		return accept_failed(l, starved, errno);
+	starvation_end(l, starved);
+	atomic_store(&l->sni_seen, true);
+	h = xcalloc(1, sizeof(*h));
+	h->l = listener_ref(l);
+	h->fd = fd;
+	h->peer = peer;
+	h->accept_us = now_us();
+	h->counted = counted;
+	h->proxy_protocol = o->proxy_protocol;
+	h->pk.due_ms = h->accept_us / 1000 + o->hello_timeout_ms;
+	atomic_fetch_add_explicit(&l->hellos, 1, memory_order_relaxed);
+	hello_try(h);
+	return 1;
+}
+
+/* One accept, by the listener's mode.  1: again, 0: wait for readiness, -1: stop. */
+static int acceptor_once(struct listener *l, struct starvation *starved)
+{
+	struct route plain;
+	struct listener_route_opts o;
+	unsigned limit;
+	int r;
+
+	pthread_mutex_lock(&l->routes_lock);
+	if (l->nroutes == 0) { /* between a reload's close and start */
+		pthread_mutex_unlock(&l->routes_lock);
+		return acceptor_pause(l, 20) ? 1 : -1;
+	}
+	const struct route *pr = plain_route_locked(l);
+	if (pr) {
+		plain = *pr;
+		l->reserving = plain.owner;
+	}
+	o = l->routes[0].o; /* the entries of one address agree on these */
+	limit = pr ? 0 : l->routes[0].h->client_limit(l->routes[0].owner);
+	pthread_mutex_unlock(&l->routes_lock);
+	if (!pr)
+		return accept_sni(l, starved, &o, limit);
+	r = accept_plain(l, &plain, starved);
+	pthread_mutex_lock(&l->routes_lock);
+	l->reserving = NULL;
+	if (!atomic_load(&l->cancel))
+		atomic_store(&l->interrupt, false);
+	pthread_cond_broadcast(&l->routes_cond);
+	pthread_mutex_unlock(&l->routes_lock);
+	return atomic_load(&l->cancel) ? -1 : r;
 }
 
 static void *acceptor_main(void *arg)
@@ -680,7 +1010,7 @@ static void *acceptor_main(void *arg)
 	return NULL;
 }
 
-/* Starts the parker (detached: it outlives listener_close while
+/* Starts the parker (detached: it outlives the last close while
  * connections remain), then the acceptor. */
 static int start_threads(struct listener *l)
 {
@@ -690,28 +1020,64 @@ static int start_threads(struct listener *l)
 
 	snprintf(name, sizeof(name), "park-%u", l->port);
 	pthread_mutex_lock(&live_lock);
-	l->draining = live_draining;
 	rc = util_thread_start(&parker, ACCEPTOR_STACK, name, parker_main, l);
 	if (rc == 0) {
 		pthread_detach(parker);
-		l->next_live = live_list;
-		live_list = l;
 		live_threads++;
 	}
 	pthread_mutex_unlock(&live_lock);
 	if (rc != 0)
 		return rc;
 	snprintf(name, sizeof(name), "accept-%u", l->port);
-	return util_thread_start(&l->acceptor, ACCEPTOR_STACK, name, acceptor_main, l);
+	rc = util_thread_start(&l->acceptor, ACCEPTOR_STACK, name, acceptor_main, l);
+	if (rc != 0) { /* the parker ends with the last reference */
+		pthread_mutex_lock(&live_lock);
+		atomic_store(&l->opens, 0);
+		pthread_mutex_unlock(&live_lock);
+		listener_unref(l);
+	}
+	return rc;
 }
 
-int listener_start(struct listener *l, const struct listener_handler *h, void *owner)
+static void route_set(struct route *r, const struct listener_handler *h, void *owner,
+		      const struct listener_route_opts *o)
 {
+	free_names(r->names, r->nnames);
+	r->h = h;
+	r->owner = owner;
+	r->o = *o;
+	r->o.server_names = NULL;
+	r->nnames = o->server_names ? o->server_names->n : 0;
+	r->names = r->nnames ? xcalloc(r->nnames, sizeof(*r->names)) : NULL;
+	for (size_t i = 0; i < r->nnames; i++) {
+		r->names[i] = xstrdup(o->server_names->v[i]);
+		for (char *c = r->names[i]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+}
+
+static struct route *route_of_locked(struct listener *l, void *owner)
+{
+	for (size_t i = 0; i < l->nroutes; i++)
+		if (l->routes[i].owner == owner)
+			return &l->routes[i];
+	return NULL;
+}
+
+int listener_start(struct listener *l, const struct listener_handler *h, void *owner,
+		   const struct listener_route_opts *o)
+{
+	struct route *r;
 	int rc;
 
-	pthread_once(&live_once, live_init);
-	l->h = h;
-	l->owner = owner;
+	pthread_mutex_lock(&l->routes_lock);
+	l->routes = xrealloc(l->routes, (l->nroutes + 1) * sizeof(*l->routes));
+	r = &l->routes[l->nroutes++];
+	*r = (struct route){ 0 };
+	route_set(r, h, owner, o);
+	pthread_mutex_unlock(&l->routes_lock);
+	if (l->running)
+		return 0;
 	rc = start_threads(l);
 	if (rc != 0) {
 		log_error("%s: cannot start its threads: %s", l->name, strerror(rc));
@@ -721,34 +1087,78 @@ int listener_start(struct listener *l, const struct listener_handler *h, void *o
 	return 0;
 }
 
-void listener_close(struct listener *l)
+void listener_update(struct listener *l, void *owner, const struct listener_route_opts *o)
+{
+	pthread_mutex_lock(&l->routes_lock);
+	struct route *r = route_of_locked(l, owner);
+	if (r)
+		route_set(r, r->h, owner, o);
+	pthread_mutex_unlock(&l->routes_lock);
+}
+
+/* Takes owner's route out; once this returns the acceptor no longer waits
+ * in that owner's reserve. */
+static void route_remove(struct listener *l, void *owner)
+{
+	pthread_mutex_lock(&l->routes_lock);
+	struct route *r = route_of_locked(l, owner);
+	if (r) {
+		const struct listener_handler *h = r->h;
+		free_names(r->names, r->nnames);
+		*r = l->routes[--l->nroutes];
+		while (l->reserving == owner) {
+			atomic_store(&l->interrupt, true);
+			h->wake(owner);
+			pthread_cond_wait(&l->routes_cond, &l->routes_lock);
+		}
+	}
+	pthread_mutex_unlock(&l->routes_lock);
+}
+
+void listener_close(struct listener *l, void *owner)
 {
 	uint64_t one = 1;
+	unsigned opens;
 
 	if (!l)
 		return;
+	route_remove(l, owner);
+	pthread_mutex_lock(&live_lock);
+	opens = atomic_fetch_sub(&l->opens, 1) - 1;
+	if (!l->running && opens == 0)
+		l->refs--; /* never started: no parker will free it */
+	pthread_mutex_unlock(&live_lock);
+	if (opens > 0)
+		return;
 	if (!l->running) {
-		/* Never started, or its acceptor failed to: the parker (if any) is
-		 * the only other user, and it sees the last reference go. */
-		pthread_mutex_lock(&live_lock);
-		bool parked = false;
-		for (struct listener *k = live_list; k; k = k->next_live)
-			parked = parked || k == l;
-		pthread_mutex_unlock(&live_lock);
-		if (parked)
-			listener_unref(l);
-		else
-			listener_free_memory(l);
+		live_remove(l);
+		listener_free_memory(l);
 		return;
 	}
 	atomic_store(&l->cancel, true);
+	atomic_store(&l->interrupt, true);
 	if (write(l->stop_fd, &one, sizeof(one)) < 0)
 		log_error("%s: cannot wake acceptor: %s", l->name, strerror(errno));
-	l->h->wake(l->owner);
 	pthread_join(l->acceptor, NULL);
 	close_fd(&l->fd);
 	log_info("no longer listening on %s", l->name);
 	listener_unref(l);
+}
+
+void listener_for_each_sni(void (*fn)(const char *name, const uint64_t counts[SNI_FAILURES],
+				      void *arg),
+			   void *arg)
+{
+	pthread_mutex_lock(&live_lock);
+	for (struct listener *l = live_list; l; l = l->next_live) {
+		uint64_t counts[SNI_FAILURES];
+		if (!atomic_load(&l->sni_seen))
+			continue;
+		for (int i = 0; i < SNI_FAILURES; i++)
+			counts[i] = atomic_load(&l->sni_failures[i]);
+		fn(l->name, counts, arg);
+	}
+	pthread_mutex_unlock(&live_lock);
 }
 
 struct listener *listener_ref(struct listener *l)

@@ -18,13 +18,26 @@
  * known to epoll by slot and generation, never by pointer, so an event
  * that arrives after its connection moved on is recognised as stale.
  *
+ * Sharing and SNI routing (SPEC 12): proxies that list the same address
+ * share one listener; each registers a route (its handler, owner and
+ * server_names).  While the listener has one plain route, the acceptor
+ * reserves room with that owner before each accept, as above.  Once it has
+ * several routes, or its route names servers or passes TLS through, it
+ * accepts at once and reads the client's ClientHello without consuming it
+ * (bounded: 16 KiB and the entries' connect_timeout_ms), in the parked set
+ * while it is incomplete, so a slow client costs no thread; then it hands
+ * the socket to the route whose names match its SNI, or to the default
+ * route (no names), through the owner's `routed`, which never blocks.
+ *
  * Lifetime: a listener is reference counted, one reference for being open
- * and one per connection accepted on it.  listener_close stops accepting
- * and closes the socket at once; the acceptor thread lives on while
- * connections of the listener remain (they may park), then frees the
- * listener and exits.  l->lock guards the parked set, the per-client
- * counts and the reference count; it is held for epoll_ctl but never for
- * anything that blocks.
+ * and one per connection accepted on it.  Each proxy entry that opened it
+ * closes it; the last close stops accepting and closes the socket at once;
+ * the parker thread lives on while connections of the listener remain
+ * (they may park), then frees the listener and exits.  l->lock guards the
+ * parked set, the per-client counts and the reference count; it is held
+ * for epoll_ctl but never for anything that blocks.  l->routes_lock guards
+ * the routes; it is held while a route's `routed` runs (which never
+ * blocks), so an owner is never called after its listener_close.
  */
 #ifndef LTCP_LISTENER_H
 #define LTCP_LISTENER_H
@@ -81,15 +94,42 @@ struct listener_handler {
 	void (*wake)(void *owner);
 	/* Open connections allowed per client address; 0: no limit. */
 	unsigned (*client_limit)(void *owner);
+	/* SNI routing: takes the socket of a connection routed to this owner
+	 * (sni: the ClientHello's name, "" for none); never blocks: it admits
+	 * and queues the connection, or resets it. */
+	void (*routed)(void *owner, int fd, const struct netaddr *peer, int64_t accept_us,
+		       bool counted, const char *sni);
 };
 
-/* Resolves and binds addr; NULL with err on failure. */
+/* What an owner's entry says about routing on this address. */
+struct listener_route_opts {
+	const struct cfg_strlist *server_names; /* copied; none: the default route */
+	bool sni;                 /* this entry routes by SNI (names or passthrough) */
+	int64_t hello_timeout_ms; /* the entry's connect_timeout_ms */
+	bool proxy_protocol;      /* a PROXY header precedes the ClientHello */
+};
+
+/* Why a ClientHello led nowhere (linkerd_tcp_sni_*_total). */
+enum sni_failure { SNI_UNMATCHED, SNI_NOT_TLS, SNI_MALFORMED, SNI_TIMEOUT, SNI_FAILURES };
+const char *sni_failure_name(enum sni_failure f);
+
+/* The open listener of addr's key (shared with the proxies that opened it),
+ * or a new one bound to addr; NULL with err on failure. */
 struct listener *listener_open(const struct cfg_hostport *addr, char *err, size_t errlen);
-/* Starts the acceptor thread, which calls h with owner. */
-int listener_start(struct listener *l, const struct listener_handler *h, void *owner) MUSTCHECK;
-/* Stops accepting, closes the socket and drops the open reference; the
- * handler is not called any more once this returns. */
-void listener_close(struct listener *l);
+/* Adds owner's route, starting the listener's threads the first time. */
+int listener_start(struct listener *l, const struct listener_handler *h, void *owner,
+		   const struct listener_route_opts *o) MUSTCHECK;
+/* Replaces owner's route options (a reload kept the entry). */
+void listener_update(struct listener *l, void *owner, const struct listener_route_opts *o);
+/* Removes owner's route (if started) and gives back its open; the last
+ * close stops accepting and closes the socket.  owner is not called any
+ * more once this returns. */
+void listener_close(struct listener *l, void *owner);
+/* Calls fn with the bound address and SNI failure counts of every listener
+ * that routes or has routed by SNI. */
+void listener_for_each_sni(void (*fn)(const char *name, const uint64_t counts[SNI_FAILURES],
+				      void *arg),
+			   void *arg);
 
 /* One reference per accepted connection, dropped when it closes. */
 struct listener *listener_ref(struct listener *l);

@@ -3,6 +3,7 @@
 #include "metrics.h"
 
 #include "balancer.h"
+#include "listener.h"
 #include "log.h"
 #include "namerd.h"
 #include "proxy.h"
@@ -357,6 +358,35 @@ static uint64_t status_field(const char *key)
 	return v;
 }
 
+static void sni_unmatched(const char *name, const uint64_t counts[SNI_FAILURES], void *arg)
+{
+	char l[NETADDR_STRLEN + 16] = "";
+
+	prom_label(l, sizeof(l), "server", name);
+	prom_count(arg, "linkerd_tcp_sni_unmatched_total", l, counts[SNI_UNMATCHED]);
+}
+
+static void sni_rejected(const char *name, const uint64_t counts[SNI_FAILURES], void *arg)
+{
+	for (int i = SNI_NOT_TLS; i < SNI_FAILURES; i++) {
+		char l[NETADDR_STRLEN + 64] = "";
+		prom_label(l, sizeof(l), "server", name);
+		prom_label(l, sizeof(l), "cause", sni_failure_name((enum sni_failure)i));
+		prom_count(arg, "linkerd_tcp_sni_rejected_total", l, counts[i]);
+	}
+}
+
+/* Listeners that route by SNI: connections that led nowhere. */
+static void sni_metrics(struct mbuf *m)
+{
+	prom_family(m, "linkerd_tcp_sni_unmatched_total", "counter",
+		    "TLS connections whose SNI name no proxy on the address serves (and no default).");
+	listener_for_each_sni(sni_unmatched, m);
+	prom_family(m, "linkerd_tcp_sni_rejected_total", "counter",
+		    "Connections to an SNI-routed address closed before routing, by cause.");
+	listener_for_each_sni(sni_rejected, m);
+}
+
 /* Parking: what waits for a thread, what is parked, and how fast it wakes. */
 static void relay_metrics(struct mbuf *m, struct runtime *rt)
 {
@@ -380,6 +410,7 @@ static void relay_metrics(struct mbuf *m, struct runtime *rt)
 	prom_family(m, "linkerd_tcp_wake_delay_seconds", "histogram",
 		    "From a parked connection's wake-up to the next byte it moved.");
 	prom_histogram(m, "linkerd_tcp_wake_delay_seconds", "", &rs->wake_delay);
+	sni_metrics(m);
 }
 
 static void process_metrics(struct runtime *rt, struct mbuf *m)

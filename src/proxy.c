@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define MAX_ADDRS_PER_NAME 16
 
@@ -185,8 +187,12 @@ fail:
 
 /* ------------------------------------------------------------------ servers */
 
-static struct proxy_server *find_server(struct proxy_server **v, size_t n, const char *key)
+static struct proxy_server *find_server(struct proxy_server **v, size_t n,
+				       const struct cfg_hostport *addr)
 {
+	char key[CFG_LISTEN_KEY_MAX];
+
+	cfg_listen_key(addr, key, sizeof(key));
 	for (size_t i = 0; i < n; i++)
 		if (v[i] && strcmp(listener_key(v[i]->l), key) == 0)
 			return v[i];
@@ -203,7 +209,7 @@ static bool server_in(struct proxy_server **v, size_t n, const struct proxy_serv
 
 static void server_close(struct proxy_server *srv)
 {
-	listener_close(srv->l);
+	listener_close(srv->l, srv);
 	tls_creds_unref(srv->tls);
 	free(srv);
 }
@@ -217,7 +223,7 @@ static int open_servers(struct proxy *p, const struct cfg_proxy *pc, struct prox
 
 	for (size_t i = 0; i < pc->servers.n; i++) {
 		struct listener *l;
-		v[i] = find_server(keep, nkeep, sc[i].addr.text);
+		v[i] = find_server(keep, nkeep, &sc[i].addr);
 		if (v[i])
 			continue;
 		if (!(l = listener_open(&sc[i].addr, err, errlen))) {
@@ -251,14 +257,33 @@ static void server_set_locked(struct proxy_server *srv, const struct cfg_server 
 
 static const struct listener_handler server_handler;
 
+/* What the listener needs of this entry to route by SNI. */
+static struct listener_route_opts route_opts(const struct cfg_server *sc)
+{
+	return (struct listener_route_opts){
+		.server_names = &sc->server_names,
+		.sni = cfg_server_routes_sni(sc, false),
+		.hello_timeout_ms = sc->connect_timeout_ms,
+		.proxy_protocol = sc->accept_proxy_protocol,
+	};
+}
+
+/* Starts accepting for srv, or (kept by a reload) updates its route. */
 static void server_start(struct proxy_server *srv)
 {
-	if (srv->started)
+	struct listener_route_opts o = route_opts(srv->sc);
+
+	if (srv->started) {
+		listener_update(srv->l, srv, &o);
 		return;
-	if (listener_start(srv->l, &server_handler, srv) < 0)
+	}
+	if (listener_start(srv->l, &server_handler, srv, &o) < 0)
 		fatal("%s: cannot start accepting on %s", srv->p->label, listener_name(srv->l));
 	srv->started = true;
-	log_info("listening on %s for %s", listener_name(srv->l), srv->p->label);
+	log_info("listening on %s for %s%s", listener_name(srv->l), srv->p->label,
+		 srv->sc->sni_passthrough ? " (TLS passthrough, routed by SNI)"
+		 : srv->sc->server_names.n ? " (routed by SNI)"
+					     : "");
 }
 
 /* ------------------------------------------------------------------ life */
@@ -530,6 +555,20 @@ out:
 	return r;
 }
 
+/* Room under max_connections now?  Never waits (a routed connection is
+ * accepted already: at the limit it is refused whatever the policy). */
+static bool proxy_try_admit(struct proxy *p)
+{
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	ok = !at_limit_locked(p);
+	if (ok)
+		p->admitted++;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
 /* Undoes proxy_admit: the accept failed or the connection ended. */
 static void proxy_leave(struct proxy *p)
 {
@@ -567,11 +606,11 @@ static void server_unreserve(void *owner, void *token)
 	proxy_leave(srv->p);
 }
 
-/* Fills the job's settings snapshot and hands it to the reserved thread. */
-static void server_accepted(void *owner, void *token, int fd, const struct netaddr *peer,
-			    int64_t accept_us, bool counted)
+/* A job for a connection accepted on srv: the socket and a snapshot of the
+ * settings, each with a reference; counted as accepted. */
+static struct proxy_job *job_new(struct proxy_server *srv, int fd, const struct netaddr *peer,
+				 int64_t accept_us, bool counted)
 {
-	struct proxy_server *srv = owner;
 	struct proxy *p = srv->p;
 	struct proxy_job *job = xcalloc(1, sizeof(*job));
 
@@ -586,13 +625,46 @@ static void server_accepted(void *owner, void *token, int fd, const struct netad
 	job->pc = p->pc;
 	job->sc = srv->sc;
 	job->server_tls = tls_creds_ref(srv->tls);
-	job->client_tls = tls_creds_ref(p->client_tls);
+	job->client_tls = srv->sc->sni_passthrough ? NULL : tls_creds_ref(p->client_tls);
 	job->ss = srv->ss;
 	pthread_mutex_unlock(&p->lock);
 	job->proxy = proxy_ref(p);
 	atomic_fetch_add_explicit(&job->ss->accepts, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&job->ss->active, 1, memory_order_relaxed);
-	pool_dispatch(p->pool, token, p->cls, &job->pj);
+	return job;
+}
+
+/* Hands a new connection to the thread reserved for it. */
+static void server_accepted(void *owner, void *token, int fd, const struct netaddr *peer,
+			    int64_t accept_us, bool counted)
+{
+	struct proxy_server *srv = owner;
+	struct proxy_job *job = job_new(srv, fd, peer, accept_us, counted);
+
+	pool_dispatch(srv->p->pool, token, srv->p->cls, &job->pj);
+}
+
+static void server_refused(void *owner, enum listener_refusal why);
+
+/* A connection routed here by its SNI name: admitted and queued, or reset. */
+static void server_routed(void *owner, int fd, const struct netaddr *peer, int64_t accept_us,
+			  bool counted, const char *sni)
+{
+	struct proxy_server *srv = owner;
+	struct proxy_job *job;
+
+	if (!proxy_try_admit(srv->p)) {
+		struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		close(fd);
+		if (counted)
+			listener_client_leave(srv->l, peer);
+		server_refused(owner, REFUSE_OVER_LIMIT);
+		return;
+	}
+	job = job_new(srv, fd, peer, accept_us, counted);
+	snprintf(job->sni, sizeof(job->sni), "%s", sni);
+	pool_submit(srv->p->pool, srv->p->cls, &job->pj);
 }
 
 static unsigned server_client_limit(void *owner)
@@ -648,6 +720,7 @@ static const struct listener_handler server_handler = {
 	.refused = server_refused,
 	.wake = server_wake,
 	.client_limit = server_client_limit,
+	.routed = server_routed,
 };
 
 struct proxy_job *proxy_job_of(struct pool_job *pj)

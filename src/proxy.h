@@ -131,6 +131,7 @@ struct proxy_job {
 	struct server_stats *ss;      /* the listener's counters; live as long as the proxy */
 	struct listener *listener;    /* accepted here: parks here */
 	bool client_counted;          /* counted for max_connections_per_client */
+	char sni[256];                /* routed by this SNI name ("" otherwise) */
 };
 /* The job of a pool job (relay_run's argument). */
 struct proxy_job *proxy_job_of(struct pool_job *pj);

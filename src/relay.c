@@ -860,8 +860,11 @@ static void tls_summary(const struct conn *c, char *buf, size_t len)
 {
 	struct tls_conn *t = c->client.tls;
 
-	if (!t) {
-		buf[0] = '\0';
+	if (!t) { /* passed through or plain: the name it was routed by, if any */
+		if (c->job->sni[0])
+			snprintf(buf, len, " sni=%s", c->job->sni);
+		else
+			buf[0] = '\0';
 		return;
 	}
 	snprintf(buf, len, " tls=%s sni=%s alpn=%s peer=\"%s\"", tls_version(t), tls_sni(t),

@@ -34,33 +34,6 @@ daemon = t.daemon
 # ---------------------------------------------------------------- TLS peers
 
 
-def pump(s, out, expect_in, timeout=60.0):
-    """Sends `out` while receiving `expect_in` bytes on one TLS socket, in one
-    thread (an SSL object must not be used by two threads at once)."""
-    s.setblocking(False)
-    sent, got = 0, bytearray()
-    end = time.monotonic() + timeout
-    while (sent < len(out) or len(got) < expect_in) and time.monotonic() < end:
-        want_r = len(got) < expect_in
-        if not (want_r and s.pending()):
-            select.select([s] if want_r else [], [s] if sent < len(out) else [], [], 0.5)
-        if sent < len(out):
-            try:
-                sent += s.send(out[sent:sent + 65536])
-            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                pass
-        if want_r:
-            try:
-                d = s.recv(262144)
-                if not d:
-                    break
-                got += d
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                pass
-    s.setblocking(True)
-    return bytes(got)
-
-
 def server_context(key, cert, client_ca=None, alpn=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
