@@ -193,9 +193,10 @@ static void check_server(struct ctx *c, const void *obj)
 	const struct cfg_server *sc = obj;
 
 	if (sc->sni_passthrough && sc->tls)
-		cfg_error(c, &sc->mark,
-			  "server %s: sni_passthrough forwards TLS untouched; it cannot go with tls:",
-			  sc->addr.text);
+		cfg_error(
+			c, &sc->mark,
+			"server %s: sni_passthrough forwards TLS untouched; it cannot go with tls:",
+			sc->addr.text);
 	for (size_t i = 0; i < sc->server_names.n; i++)
 		if (!server_name_ok(sc->server_names.v[i]))
 			cfg_error(c, &sc->mark,
@@ -215,7 +216,8 @@ static int entry_cmp(const void *a, const void *b)
 	const struct entry *x = a, *y = b;
 	int r = strcmp(x->key, y->key);
 
-	return r ? r : (x->sc->mark.line > y->sc->mark.line) - (x->sc->mark.line < y->sc->mark.line);
+	return r ? r
+		 : (x->sc->mark.line > y->sc->mark.line) - (x->sc->mark.line < y->sc->mark.line);
 }
 
 /* The listener options every entry of one address must agree on. */
@@ -290,13 +292,15 @@ static void check_shared(struct ctx *c, const struct entry *g, size_t n)
 			cfg_error(c, &sc->mark, "server %s: proxy '%s' lists this address twice",
 				  sc->addr.text, g[i].p->label);
 		if (what)
-			cfg_error(c, &sc->mark,
-				  "server %s: %s differs from proxy '%s''s entry for this address "
-				  "(line %u); entries sharing an address share its listener options",
-				  sc->addr.text, what, g[0].p->label, g[0].sc->mark.line);
+			cfg_error(
+				c, &sc->mark,
+				"server %s: %s differs from proxy '%s''s entry for this address "
+				"(line %u); entries sharing an address share its listener options",
+				sc->addr.text, what, g[0].p->label, g[0].sc->mark.line);
 		if (!sc->tls && !sc->sni_passthrough)
 			cfg_error(c, &sc->mark,
-				  "server %s: this address is shared by several proxies and routed by "
+				  "server %s: this address is shared by several proxies and routed "
+				  "by "
 				  "TLS SNI: each entry needs tls: or sni_passthrough: true",
 				  sc->addr.text);
 		if (sc->server_names.n == 0 && deflt)

@@ -74,10 +74,10 @@ struct cfg_server {
 	struct cfg_hostport addr;
 	struct cfg_server_tls *tls; /* NULL: plaintext */
 	int64_t connect_timeout_ms;
-	int64_t idle_timeout_secs;        /* 0: none */
-	int64_t connection_lifetime_secs; /* 0: none */
-	int proxy_protocol;               /* enum proxy_protocol */
-	bool accept_proxy_protocol;       /* a PROXY header precedes each client's bytes */
+	int64_t idle_timeout_secs;          /* 0: none */
+	int64_t connection_lifetime_secs;   /* 0: none */
+	int proxy_protocol;                 /* enum proxy_protocol */
+	bool accept_proxy_protocol;         /* a PROXY header precedes each client's bytes */
 	int64_t max_connections_per_client; /* open at once per client address; 0: no limit */
 	struct cfg_strlist server_names;    /* SNI names routed here; none: the address's default */
 	bool sni_passthrough;               /* forward the TLS bytes untouched (no tls: here) */

@@ -12,9 +12,8 @@ const unsigned histogram_latency_nbounds = ARRAY_SIZE(histogram_latency_bounds);
 const double histogram_duration_bounds[] = { 0.001, 0.01, 0.1,  1,    10,    60,
 					     300,   900,  1800, 3600, 14400, 86400 };
 const unsigned histogram_duration_nbounds = ARRAY_SIZE(histogram_duration_bounds);
-const double histogram_wake_bounds[] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
-					 0.0005,  0.001,    0.0025,  0.005,  0.01,
-					 0.025,   0.1,      1 };
+const double histogram_wake_bounds[] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+					 0.0025,  0.005,    0.01,    0.025,  0.1,     1 };
 const unsigned histogram_wake_nbounds = ARRAY_SIZE(histogram_wake_bounds);
 
 void histogram_init(struct histogram *h, const double *bounds, unsigned nbounds)

@@ -20,12 +20,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG    4096
-#define ACCEPTOR_STACK    (128u << 10)
-#define EMFILE_PAUSE_MS   1000
-#define EVENTS_PER_WAIT   64
-#define TAG_WAKE          UINT64_MAX
-#define HELLOS_MAX        4096 /* ClientHellos being read at once, per listener */
+#define LISTEN_BACKLOG  4096
+#define ACCEPTOR_STACK  (128u << 10)
+#define EMFILE_PAUSE_MS 1000
+#define EVENTS_PER_WAIT 64
+#define TAG_WAKE        UINT64_MAX
+#define HELLOS_MAX      4096 /* ClientHellos being read at once, per listener */
 
 /* One proxy entry on this address. */
 struct route {
@@ -61,10 +61,10 @@ struct client_count {
 };
 
 struct listener {
-	int fd;        /* the listening socket */
-	int stop_fd;   /* eventfd: written to stop the acceptor */
-	int ep;        /* the parker's epoll: wake_fd and the parked sockets */
-	int wake_fd;   /* eventfd: drain, a new earliest timer, last reference */
+	int fd;      /* the listening socket */
+	int stop_fd; /* eventfd: written to stop the acceptor */
+	int ep;      /* the parker's epoll: wake_fd and the parked sockets */
+	int wake_fd; /* eventfd: drain, a new earliest timer, last reference */
 	atomic_bool cancel;
 	char *key;
 	char name[NETADDR_STRLEN];
@@ -72,9 +72,9 @@ struct listener {
 	const struct listener_handler *h;
 	void *owner;
 	pthread_t acceptor;
-	bool running;                /* its threads run */
-	struct listener *next_live;  /* the registry: from open to free */
-	atomic_uint opens;           /* proxy entries holding it open; changed under live_lock */
+	bool running;               /* its threads run */
+	struct listener *next_live; /* the registry: from open to free */
+	atomic_uint opens;          /* proxy entries holding it open; changed under live_lock */
 
 	pthread_mutex_t routes_lock; /* the routes, and which owner the acceptor reserves for */
 	pthread_cond_t routes_cond;  /* `reserving` changed */
@@ -349,7 +349,8 @@ bool listener_park(struct listener *l, struct parked *pk)
 	pk->heap_index = SIZE_MAX;
 	l->slots[pk->slot].pk = pk;
 	for (; added < 2; added++)
-		if (pk->fd[added] >= 0 && epoll_watch(l, pk->fd[added], ev, slot_tag(l, pk->slot)) < 0)
+		if (pk->fd[added] >= 0 &&
+		    epoll_watch(l, pk->fd[added], ev, slot_tag(l, pk->slot)) < 0)
 			break;
 	if (added < 2) {
 		int e = errno;
@@ -874,9 +875,10 @@ static void hello_try(struct hello *h)
 			return;
 		}
 	}
-	enum clienthello_status st = skip == 0 && h->proxy_protocol
-					     ? CLIENTHELLO_NEED_MORE
-					     : clienthello_parse(buf + skip, (size_t)n - (size_t)skip, &ch);
+	enum clienthello_status st =
+		skip == 0 && h->proxy_protocol
+			? CLIENTHELLO_NEED_MORE
+			: clienthello_parse(buf + skip, (size_t)n - (size_t)skip, &ch);
 	switch (st) {
 	case CLIENTHELLO_DONE:
 		hello_route(h, ch.sni);

@@ -379,8 +379,9 @@ static void sni_rejected(const char *name, const uint64_t counts[SNI_FAILURES], 
 /* Listeners that route by SNI: connections that led nowhere. */
 static void sni_metrics(struct mbuf *m)
 {
-	prom_family(m, "linkerd_tcp_sni_unmatched_total", "counter",
-		    "TLS connections whose SNI name no proxy on the address serves (and no default).");
+	prom_family(
+		m, "linkerd_tcp_sni_unmatched_total", "counter",
+		"TLS connections whose SNI name no proxy on the address serves (and no default).");
 	listener_for_each_sni(sni_unmatched, m);
 	prom_family(m, "linkerd_tcp_sni_rejected_total", "counter",
 		    "Connections to an SNI-routed address closed before routing, by cause.");

@@ -55,7 +55,7 @@ struct proxy {
 	struct tls_creds *client_tls;
 	unsigned admitted;
 	int64_t last_refusal_warning[2]; /* now_ms() of the last warning, by refusal */
-	struct server_stats *servers; /* list; entries are never removed */
+	struct server_stats *servers;    /* list; entries are never removed */
 
 	struct pool *pool;      /* set before the first acceptor starts */
 	struct pool_class *cls; /* this proxy's share of the pool */
@@ -70,10 +70,9 @@ struct proxy {
 const char *close_cause_name(enum close_cause c)
 {
 	static const char *const names[CLOSE_CAUSES] = {
-		"done",       "no_endpoints", "not_resolved",   "connect_failed",
-		"client_tls", "client_error", "endpoint_error", "idle_timeout",
-		"lifetime",   "shutdown",     "over_limit",     "client_limit",
-		"drained",
+		"done",         "no_endpoints",   "not_resolved", "connect_failed", "client_tls",
+		"client_error", "endpoint_error", "idle_timeout", "lifetime",       "shutdown",
+		"over_limit",   "client_limit",   "drained",
 	};
 	return c < CLOSE_CAUSES ? names[c] : "?";
 }
@@ -188,7 +187,7 @@ fail:
 /* ------------------------------------------------------------------ servers */
 
 static struct proxy_server *find_server(struct proxy_server **v, size_t n,
-				       const struct cfg_hostport *addr)
+					const struct cfg_hostport *addr)
 {
 	char key[CFG_LISTEN_KEY_MAX];
 
@@ -281,9 +280,9 @@ static void server_start(struct proxy_server *srv)
 		fatal("%s: cannot start accepting on %s", srv->p->label, listener_name(srv->l));
 	srv->started = true;
 	log_info("listening on %s for %s%s", listener_name(srv->l), srv->p->label,
-		 srv->sc->sni_passthrough ? " (TLS passthrough, routed by SNI)"
+		 srv->sc->sni_passthrough  ? " (TLS passthrough, routed by SNI)"
 		 : srv->sc->server_names.n ? " (routed by SNI)"
-					     : "");
+					   : "");
 }
 
 /* ------------------------------------------------------------------ life */

@@ -510,7 +510,8 @@ static int flow_write(struct conn *c, struct flow *f)
 	if (n > 0) {
 		f->bytes += (uint64_t)n;
 		if (c->woken_us) {
-			histogram_observe(&stats.wake_delay, (double)(now_us() - c->woken_us) / 1e6);
+			histogram_observe(&stats.wake_delay,
+					  (double)(now_us() - c->woken_us) / 1e6);
 			c->woken_us = 0;
 		}
 		return 0;
@@ -685,8 +686,8 @@ static int64_t conn_due(struct conn *c, int64_t now)
 static bool flow_quiet(const struct flow *f)
 {
 	return f->shut || (!f->eof && !flow_pending(f) &&
-			   (!f->from->tls || (f->from->want_read == POLLIN &&
-					      tls_pending(f->from->tls) == 0)));
+			   (!f->from->tls ||
+			    (f->from->want_read == POLLIN && tls_pending(f->from->tls) == 0)));
 }
 
 /* Nothing in flight in our hands: the connection may leave its thread. */
@@ -969,7 +970,9 @@ static enum copy_end conn_start(struct conn *c)
 static enum copy_end conn_resume(struct conn *c)
 {
 	log_debug(CONN_FMT "woken (%s)", CONN_ID(c),
-		  c->woke == PARK_WAKE_IO ? "ready" : c->woke == PARK_WAKE_TIMER ? "timer" : "drain");
+		  c->woke == PARK_WAKE_IO      ? "ready"
+		  : c->woke == PARK_WAKE_TIMER ? "timer"
+					       : "drain");
 	if (c->woke == PARK_WAKE_DRAIN) {
 		set_reason(c, CLOSE_DRAINED, "drained while idle");
 		return COPY_CLOSE;

@@ -186,8 +186,8 @@ static void test_readme_example(void)
 	ok(p->client.connect_timeout_ms == 1000 && p->client.retries == 2 &&
 		   p->failure_accrual.consecutive_failures == 5 && p->max_connections == 0,
 	   "client and failure accrual defaults");
-	ok(cfg->buffer_size == 16384 && cfg->relay_threads == 128 &&
-		   cfg->park_idle_ms == 1000 && strcmp(cfg->admin.addr.text, "127.0.0.1:9989") == 0 &&
+	ok(cfg->buffer_size == 16384 && cfg->relay_threads == 128 && cfg->park_idle_ms == 1000 &&
+		   strcmp(cfg->admin.addr.text, "127.0.0.1:9989") == 0 &&
 		   cfg->admin.grace_secs == 10,
 	   "top-level defaults");
 	config_unref(cfg);
