@@ -1,7 +1,8 @@
 """The benchmark suite behind bench/run (and bench/profile).
 
 linkerd-tcp against HAProxy (TCP mode, without and with forced splice), nginx
-stream, socat and, for TLS, stunnel, all on loopback, all running at once on
+stream, socat and, for TLS, stunnel (and, for TLS passthrough by SNI, HAProxy
+req.ssl_sni and nginx ssl_preread), all on loopback, all running at once on
 their own ports, measured interleaved (round-robin over the peers, the order
 rotated every round, repeated N times; medians reported) so that drift of the
 machine hits every peer alike.  See doc/performance.md for what is measured and
@@ -71,11 +72,15 @@ MODES = {
 }
 
 # What --only can select, in the order they run.
-TESTS = ["tput", "conn", "ka", "lat", "tls", "wake", "idle"]
+TESTS = ["tput", "conn", "ka", "lat", "tls", "pt", "wake", "idle"]
 
 # Peers: what each takes part in.  "direct" is the backend without a proxy: a reference.
 PLAIN_PEERS = ["direct", "linkerd-tcp", "haproxy", "haproxy-splice", "nginx", "socat"]
 TLS_PEERS = ["linkerd-tcp", "haproxy", "nginx", "stunnel"]
+# TLS passthrough routed by SNI: the proxy reads the ClientHello's server name and forwards
+# the TLS bytes untouched to a backend that terminates TLS ("direct": that backend itself).
+PT_PEERS = ["direct", "linkerd-tcp", "haproxy", "nginx"]
+PT_SNI = "bench.example.com"
 PROXIES = [p for p in PLAIN_PEERS if p != "direct"]
 
 BODY64 = "x" * 63 + "\n"
@@ -107,6 +112,10 @@ metric("tls_hs", "TLS handshakes/s (+1 request), c=50", "hs/s", "high", "haproxy
 metric("tls_hs_cpu", "proxy CPU per TLS handshake", "us/hs", "low")
 metric("tls_bulk", "TLS bulk throughput, 1 stream", "Gbit/s", "high")
 metric("tls_bulk_cpu", "proxy CPU during TLS bulk", "% of a core", "low")
+metric("pt_hs", "TLS passthrough handshakes/s (SNI routed), c=50", "hs/s", "high")
+metric("pt_hs_cpu", "proxy CPU per passthrough handshake", "us/hs", "low")
+metric("pt_bulk", "TLS passthrough bulk, 1 stream", "Gbit/s", "high")
+metric("pt_bulk_cpu", "proxy CPU during passthrough bulk", "% of a core", "low")
 metric("wake_unparked_p50", "64 B echo RTT p50, busy connection (loadgen wake)", "us", "low")
 metric("wake_unparked_p99", "64 B echo RTT p99, busy connection", "us", "low")
 metric("wake_p50", "64 B echo RTT p50, first after 1.5 s silence (woken)", "us", "low")
@@ -223,7 +232,7 @@ def make_cert(work):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
                     "-days", "7", "-subj", "/CN=bench.test", "-addext",
-                    "subjectAltName=DNS:bench.test"], check=True, capture_output=True)
+                    "subjectAltName=DNS:bench.test,DNS:" + PT_SNI], check=True, capture_output=True)
     combined = os.path.join(work, "combined.pem")
     with open(combined, "w") as f:
         f.write(open(cert).read() + open(key).read())
@@ -245,7 +254,7 @@ def port_free(port):
 def choose_base(first):
     """A base port whose range (base .. base+999) is free on 127.0.0.1."""
     for base in range(first, 60000, 1000):
-        if all(port_free(p) for p in range(base, base + 1000, 1) if p % 100 < 12):
+        if all(port_free(p) for p in range(base, base + 1000, 1) if p % 100 < 15):
             return base
     sys.exit("bench: no free port range")
 
@@ -492,13 +501,18 @@ class Bench:
         self.p_admin = b + 9
         self.p_admin_tls = b + 10
         self.p_echo = b + 11
+        self.p_tls_http = b + 12  # the backend nginx terminating TLS: /64 (passthrough rows)
+        self.p_tls_sink = b + 13  # the backend nginx terminating TLS, on to the sink
+        self.p_admin_pt = b + 14
         self.fronts = {}
         for i, peer in enumerate(PLAIN_PEERS + ["stunnel"]):
             f = b + 100 * (i + 1)
             self.fronts[peer] = dict(http1=f + 1, http4=f + 2, iperf=f + 3, sockperf=f + 4,
-                                     tlshttp=f + 5, tlssink=f + 6, echo=f + 7)
+                                     tlshttp=f + 5, tlssink=f + 6, echo=f + 7,
+                                     pthttp=f + 8, ptsink=f + 9)
         self.fronts["direct"] = dict(http1=self.p_http[0], http4=None, iperf=self.p_iperf,
-                                     sockperf=self.p_sockperf, echo=self.p_echo)
+                                     sockperf=self.p_sockperf, echo=self.p_echo,
+                                     pthttp=self.p_tls_http, ptsink=self.p_tls_sink)
 
     def start(self, name, argv, env=None, peer=None, append=False):
         p = Proc(name, argv, self.work, env, append)
@@ -548,6 +562,7 @@ class Bench:
         os.makedirs(os.path.join(w, "nginx-backend"), exist_ok=True)
         listens = "".join("    listen 127.0.0.1:%d backlog=4096;\n" % p for p in self.p_http)
         conf = self.write("nginx-backend.conf", f"""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 master_process on;
 worker_processes 2;
@@ -574,6 +589,20 @@ http {{
     listen 127.0.0.1:{self.p_status};
     location = /status {{ stub_status; }}
   }}
+  server {{
+    listen 127.0.0.1:{self.p_tls_http} ssl backlog=4096;
+    ssl_certificate {self.cert};
+    ssl_certificate_key {self.key};
+    location = /64 {{ return 200 "{BODY64[:-1]}\\n"; }}
+  }}
+}}
+stream {{
+  server {{
+    listen 127.0.0.1:{self.p_tls_sink} ssl backlog=4096;
+    ssl_certificate {self.cert};
+    ssl_certificate_key {self.key};
+    proxy_pass 127.0.0.1:{self.p_sink};
+  }}
 }}
 """)
         self.start("backend-nginx", ["nginx", "-e", w + "/nginx-backend.err", "-p", w, "-c",
@@ -587,17 +616,23 @@ http {{
         self.start("backend-echo", [self.loadgen, "echo", str(self.p_echo),
                                     str(self.cfg["budget"] + 300)])
         for port in self.p_http + [self.p_status, self.p_iperf, self.p_sockperf, self.p_sink,
-                                   self.p_echo]:
+                                   self.p_echo, self.p_tls_http, self.p_tls_sink]:
             if not wait_port(port):
                 sys.exit("bench: backend on port %d did not start:\n%s" % (
                     port, "\n".join(p.name + ":\n" + p.tail() for p in self.procs)))
 
-    def ltcp_config(self, tls=False, relay_threads=None, idle=False):
+    def ltcp_config(self, tls=False, relay_threads=None, idle=False, pt=False):
         """linkerd-tcp with its defaults: no relay_threads (SPEC section 11 compares the
         default pool; idle connections park) unless relay_threads is given (bench/profile).
-        idle: only the http1 listener (the idle-memory measurement)."""
+        idle: only the http1 listener (the idle-memory measurement).  pt: the TLS
+        passthrough listeners (SNI routed to the backend that terminates TLS)."""
         f = self.fronts["linkerd-tcp"]
-        if not tls:
+        if pt:
+            x = "\n        server_names: [%s]\n        sni_passthrough: true" % PT_SNI
+            proxies = [("pthttp", f["pthttp"], [self.p_tls_http], x),
+                       ("ptsink", f["ptsink"], [self.p_tls_sink], x)]
+            admin = self.p_admin_pt
+        elif not tls:
             proxies = [("http1", f["http1"], self.p_http[:1], ""),
                        ("http4", f["http4"], self.p_http, ""),
                        ("iperf", f["iperf"], [self.p_iperf], ""),
@@ -624,8 +659,8 @@ http {{
                 label, front, extra)
             for e in eps:
                 text += "      - addr: 127.0.0.1:%d\n" % e
-        return self.write("linkerd-tcp%s.yml" % ("-tls" if tls else "-idle" if idle else ""),
-                          text)
+        return self.write("linkerd-tcp%s.yml" % ("-pt" if pt else "-tls" if tls else
+                                                 "-idle" if idle else ""), text)
 
     def haproxy_config(self, peer, splice, idle=False):
         f = self.fronts[peer]
@@ -654,6 +689,13 @@ http {{
         if not splice:
             lines += listen("tlshttp", f["tlshttp"], self.p_http[:1], True)
             lines += listen("tlssink", f["tlssink"], [self.p_sink], True)
+            for name, port, to in (("pthttp", f["pthttp"], self.p_tls_http),
+                                   ("ptsink", f["ptsink"], self.p_tls_sink)):
+                lines += ["frontend %s" % name, "  bind 127.0.0.1:%d backlog 4096" % port,
+                          "  tcp-request inspect-delay 5s",
+                          "  tcp-request content accept if { req.ssl_hello_type 1 }",
+                          "  use_backend %s_be if { req.ssl_sni -i %s }" % (name, PT_SNI),
+                          "backend %s_be" % name, "  server s0 127.0.0.1:%d" % to]
         return self.write(peer + ".cfg", "\n".join(lines) + "\n")
 
     def nginx_config(self, idle=False):
@@ -674,6 +716,12 @@ http {{
                 srv(f["echo"], "127.0.0.1:%d" % self.p_echo),
                 srv(f["tlshttp"], "127.0.0.1:%d" % self.p_http[0], True),
                 srv(f["tlssink"], "127.0.0.1:%d" % self.p_sink, True)))
+            for name, to in (("pthttp", self.p_tls_http), ("ptsink", self.p_tls_sink)):
+                servers += ("    upstream %s_be { server 127.0.0.1:%d; }\n"
+                            "    map $ssl_preread_server_name $%s { %s %s_be; }\n"
+                            "    server { listen 127.0.0.1:%d backlog=4096; ssl_preread on;"
+                            " proxy_pass $%s; }\n" % (name, to, name, PT_SNI, name,
+                                                      f[name], name))
         return self.write("nginx-proxy%s.conf" % ("-idle" if idle else ""), f"""
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
@@ -746,6 +794,8 @@ key = {self.key}
         if peer == "socat":
             return ["http1", "iperf", "sockperf", "echo"]
         kinds = ["http1", "http4", "iperf", "sockperf", "echo"]
+        if peer in ("haproxy", "nginx"):
+            kinds += ["pthttp", "ptsink"]
         return kinds if peer == "haproxy-splice" else kinds + ["tlshttp", "tlssink"]
 
     def start_peers(self):
@@ -783,14 +833,42 @@ key = {self.key}
         for peer in ("haproxy", "nginx", "stunnel"):
             if not self.tls_probe(self.fronts[peer]["tlshttp"]):
                 self.error("%s: TLS probe failed" % peer)
+        self.start_pt()
 
-    def tls_probe(self, port):
+    def start_pt(self):
+        """linkerd-tcp's passthrough listeners, in a process of their own (their CPU apart;
+        a configuration this build rejects leaves the other rows alone), then a probe of
+        every passthrough front: a TLS request with the SNI name that the backend answers."""
+        self.pt_ok, self.pt_why = {}, {}
+        pcfg = self.ltcp_config(pt=True)
+        chk = subprocess.run([self.ltcp, "-n", pcfg], capture_output=True, text=True)
+        if chk.returncode == 0:
+            p = self.start("linkerd-tcp-pt", [self.ltcp, pcfg], {"LINKERD_TCP_LOG": "warn"},
+                           peer="linkerd-tcp-pt")
+            for kind in ("pthttp", "ptsink"):
+                if not wait_port(self.fronts["linkerd-tcp"][kind], 10, p):
+                    self.pt_why["linkerd-tcp"] = "did not start: " + p.tail(3).strip()
+        else:
+            why = ((chk.stdout + chk.stderr).strip().splitlines() or ["?"])[-1]
+            self.pt_why["linkerd-tcp"] = "config rejected: " + why
+        for peer in PT_PEERS:
+            if peer not in self.pt_why and not self.tls_probe(self.fronts[peer]["pthttp"],
+                                                              PT_SNI):
+                self.pt_why[peer] = "TLS passthrough probe failed"
+            self.pt_ok[peer] = peer not in self.pt_why
+            if not self.pt_ok[peer]:
+                if peer == "linkerd-tcp":
+                    log("linkerd-tcp TLS passthrough: n/a (%s)" % self.pt_why[peer])
+                else:
+                    self.error("%s: %s" % (peer, self.pt_why[peer]))
+
+    def tls_probe(self, port, sni="bench.test"):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
-                with ctx.wrap_socket(s, server_hostname="bench.test") as t:
+                with ctx.wrap_socket(s, server_hostname=sni) as t:
                     t.sendall(b"GET /64 HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
                     data = b""
                     while True:
@@ -935,6 +1013,43 @@ key = {self.key}
             if j["errors"] > j["ok"] * 0.01:
                 self.note_err("tls_hs", peer, "%d errors of %d" % (j["errors"], j["ok"]))
             self.sample("tls_hs_cpu", peer, 1e6 * cpu / j["ok"], rep)
+
+    def t_pt(self, peer, rep, bulk):
+        """TLS through a passthrough front: the client's ClientHello carries PT_SNI, the
+        proxy routes by it and forwards the TLS bytes; the backend nginx terminates TLS
+        (for bulk, and proxies the plaintext on to the sink).  Proxy CPU as for t_tls."""
+        c = self.cfg
+        f = self.fronts[peer]
+        if bulk:
+            argv = [self.loadgen, "tlsbulk", "127.0.0.1", str(f["ptsink"]), "1", str(c["t_tls"]),
+                    PT_SNI]
+        else:
+            argv = [self.loadgen, "tlsconn", "127.0.0.1", str(f["pthttp"]), str(c["tls_conc"]),
+                    str(c["t_tls"]), PT_SNI]
+        gpeer = "linkerd-tcp-pt" if peer == "linkerd-tcp" else peer
+        wall, cpu, (rc, out, err) = self.measure(gpeer, lambda: self.run(argv, c["t_tls"] + 30))
+        try:
+            j = json.loads(out)
+        except ValueError:
+            self.error("%s loadgen %s (passthrough): rc=%s %s" % (peer, argv[1], rc, err[-300:]))
+            return
+        proxy = peer != "direct"
+        if bulk:
+            if j["errors"]:
+                self.error("%s TLS passthrough bulk: %d stream errors" % (peer, j["errors"]))
+            self.sample("pt_bulk", peer, j["gbit_s"], rep)
+            if proxy:
+                self.sample("pt_bulk_cpu", peer, 100.0 * cpu / max(j["secs"], 1e-3), rep)
+        else:
+            if not j["ok"]:
+                self.error("%s TLS passthrough handshakes: none succeeded (%d errors)"
+                           % (peer, j["errors"]))
+                return
+            self.sample("pt_hs", peer, j["per_sec"], rep, ok=j["ok"], errors=j["errors"])
+            if j["errors"] > j["ok"] * 0.01:
+                self.note_err("pt_hs", peer, "%d errors of %d" % (j["errors"], j["ok"]))
+            if proxy:
+                self.sample("pt_hs_cpu", peer, 1e6 * cpu / j["ok"], rep)
 
     def t_wake(self, peer, rep):
         """Echo round trips on busy connections, then after a silence longer than
@@ -1182,6 +1297,16 @@ key = {self.key}
             log("TLS handshakes and bulk (loadgen)")
             self.rounds(tls, lambda p, r: (self.t_tls(p, r, False), self.t_tls(p, r, True)),
                         "tls")
+        if "pt" in self.only:
+            pt = [p for p in PT_PEERS if self.pt_ok.get(p)]
+            for p in PT_PEERS:
+                if not self.pt_ok.get(p):
+                    for k in ("pt_hs", "pt_hs_cpu", "pt_bulk", "pt_bulk_cpu"):
+                        self.note(k, p, "n/a")
+            log("TLS passthrough by SNI %s: handshakes and bulk (loadgen; the backend nginx"
+                " terminates TLS)" % PT_SNI)
+            self.rounds(pt, lambda p, r: (self.t_pt(p, r, False), self.t_pt(p, r, True)),
+                        "pt", skipped=[k for k in METRICS if k.startswith("pt_")])
         if "wake" in self.only:
             log("wake latency: %d connections, 64 B echo round trips before and after %d ms of"
                 " silence (loadgen wake)" % (c["wake_n"], c["wake_pause_ms"]))

@@ -21,18 +21,21 @@
  *   loadgen echo PORT SECS              accept on 127.0.0.1:PORT and send back
  *                                       what arrives (one epoll thread), at
  *                                       most SECS seconds
- *   loadgen tlsconn HOST PORT CONC SECS full TLS handshakes (no resumption) at
+ *   loadgen tlsconn HOST PORT CONC SECS [SNI]
+ *                                       full TLS handshakes (no resumption) at
  *                                       concurrency CONC, each followed by one
  *                                       HTTP request ("GET /64", Connection:
  *                                       close) read to EOF
- *   loadgen tlsbulk HOST PORT STREAMS SECS
+ *   loadgen tlsbulk HOST PORT STREAMS SECS [SNI]
  *                                       TLS bulk upload through STREAMS
  *                                       connections for SECS seconds
  *   loadgen sink PORT SECS              accept on 127.0.0.1:PORT and discard
  *                                       what arrives, at most SECS seconds
  *
- * tlsconn and tlsbulk print one JSON object on stdout.  Certificates are not
- * verified: the peers under test use a throw-away self-signed certificate.
+ * tlsconn and tlsbulk print one JSON object on stdout.  Their ClientHello
+ * carries the server name SNI (default "bench.test"): SNI-routing proxies
+ * choose the backend by it.  Certificates are not verified: the peers under
+ * test use a throw-away self-signed certificate.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -63,6 +66,7 @@ static double deadline;
 static atomic_uint_fast64_t n_ok, n_err, n_bytes;
 static gnutls_certificate_credentials_t xcred;
 static const char *priority = "NORMAL";
+static const char *sni = "bench.test";
 
 static double now(void)
 {
@@ -429,7 +433,7 @@ static gnutls_session_t tls_open(int fd)
 		gnutls_deinit(s);
 		return NULL;
 	}
-	gnutls_server_name_set(s, GNUTLS_NAME_DNS, "bench.test", strlen("bench.test"));
+	gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni));
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, 5000);
 	do {
@@ -606,8 +610,8 @@ static int mode_sink(double secs)
 static void usage(void)
 {
 	fprintf(stderr, "usage: loadgen idle HOST PORT N [STALL_SECS] | "
-			"wake HOST PORT N [PAUSE_MS] | tlsconn HOST PORT CONC SECS | "
-			"tlsbulk HOST PORT STREAMS SECS | sink PORT SECS | echo PORT SECS\n");
+			"wake HOST PORT N [PAUSE_MS] | tlsconn HOST PORT CONC SECS [SNI] | "
+			"tlsbulk HOST PORT STREAMS SECS [SNI] | sink PORT SECS | echo PORT SECS\n");
 	exit(2);
 }
 
@@ -629,12 +633,16 @@ int main(int argc, char **argv)
 		set_target("127.0.0.1", argv[2]);
 		return mode_echo(atof(argv[3]));
 	}
-	if (argc == 6 && strcmp(argv[1], "tlsconn") == 0) {
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "tlsconn") == 0) {
 		set_target(argv[2], argv[3]);
+		if (argc == 7 && argv[6][0])
+			sni = argv[6];
 		return run_threads(tlsconn_worker, atoi(argv[4]), atof(argv[5]), false);
 	}
-	if (argc == 6 && strcmp(argv[1], "tlsbulk") == 0) {
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "tlsbulk") == 0) {
 		set_target(argv[2], argv[3]);
+		if (argc == 7 && argv[6][0])
+			sni = argv[6];
 		return run_threads(tlsbulk_worker, atoi(argv[4]), atof(argv[5]), true);
 	}
 	if (argc == 4 && strcmp(argv[1], "sink") == 0) {
