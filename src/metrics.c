@@ -393,21 +393,27 @@ static void relay_metrics(struct mbuf *m, struct runtime *rt)
 {
 	struct relay_stats *rs = relay_stats();
 
-	prom_family(m, "linkerd_tcp_relay_queue", "gauge",
-		    "Woken connections waiting for a relay thread.");
-	prom_count(m, "linkerd_tcp_relay_queue", "", runtime_queued(rt));
-	prom_family(m, "linkerd_tcp_open_connections", "gauge",
-		    "Open connections, parked ones included.");
-	prom_count(m, "linkerd_tcp_open_connections", "", atomic_load(&rs->open));
-	prom_family(m, "linkerd_tcp_parked_connections", "gauge",
-		    "Idle connections parked without a relay thread.");
-	prom_count(m, "linkerd_tcp_parked_connections", "", atomic_load(&rs->parked));
-	prom_family(m, "linkerd_tcp_parks_total", "counter",
-		    "Times a quiet connection gave its relay thread back.");
-	prom_count(m, "linkerd_tcp_parks_total", "", atomic_load(&rs->parks));
-	prom_family(m, "linkerd_tcp_wakes_total", "counter",
-		    "Times a parked connection was handed to a relay thread again.");
-	prom_count(m, "linkerd_tcp_wakes_total", "", atomic_load(&rs->wakes));
+	const struct {
+		const char *name, *type, *help;
+		uint64_t value;
+	} one[] = {
+		{ "linkerd_tcp_relay_queue", "gauge",
+		  "Woken connections waiting for a relay thread.", runtime_queued(rt) },
+		{ "linkerd_tcp_open_connections", "gauge",
+		  "Open connections, parked ones included.", atomic_load(&rs->open) },
+		{ "linkerd_tcp_parked_connections", "gauge",
+		  "Idle connections parked without a relay thread.", atomic_load(&rs->parked) },
+		{ "linkerd_tcp_parks_total", "counter",
+		  "Times a quiet connection gave its relay thread back.", atomic_load(&rs->parks) },
+		{ "linkerd_tcp_wakes_total", "counter",
+		  "Times a parked connection was handed to a relay thread again.",
+		  atomic_load(&rs->wakes) },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(one); i++) {
+		prom_family(m, one[i].name, one[i].type, one[i].help);
+		prom_count(m, one[i].name, "", one[i].value);
+	}
 	prom_family(m, "linkerd_tcp_wake_delay_seconds", "histogram",
 		    "From a parked connection's wake-up to the next byte it moved.");
 	prom_histogram(m, "linkerd_tcp_wake_delay_seconds", "", &rs->wake_delay);
