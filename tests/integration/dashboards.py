@@ -554,6 +554,13 @@ ALERT_SCENARIOS = [
         ("linkerd_tcp_relay_threads", ("state", "idle")): "0x30",
     }, {"LinkerdTcpRelayPoolSaturated": [dict(severity="critical")],
         "LinkerdTcpRelayPoolNearlySaturated": [dict(severity="warning")]}),
+    ("woken connections waiting for a relay thread", {
+        ("linkerd_tcp_relay_threads", ("state", "busy")): "64x30",
+        ("linkerd_tcp_relay_threads", ("state", "idle")): "0x30",
+        ("linkerd_tcp_relay_queue",): "3x30",
+    }, {"LinkerdTcpRelayPoolSaturated": [dict(severity="critical")],
+        "LinkerdTcpRelayPoolNearlySaturated": [dict(severity="warning")],
+        "LinkerdTcpRelayQueue": [dict(severity="warning")]}),
     ("60 of 64 relay threads busy", {
         ("linkerd_tcp_relay_threads", ("state", "busy")): "60x30",
         ("linkerd_tcp_relay_threads", ("state", "idle")): "4x30",
