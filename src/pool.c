@@ -36,7 +36,10 @@ struct pool_worker {
 	pthread_cond_t cond; /* signalled when a job arrives or the pool stops */
 	struct pool_job *job;
 	struct pool_class *cls;
-	bool claimed; /* promised to end its job soon (pool_claim) */
+	bool claimed;             /* promised to end its job soon (pool_claim) */
+	atomic_bool nudged;       /* asked to end its quiet job (nudge_fd written) */
+	atomic_llong quiet_since; /* now_ms() when its job went quiet; 0: not quiet */
+	int nudge_fd;             /* eventfd the relay polls while its job is quiet */
 	unsigned index;
 	void *state;
 };
@@ -51,47 +54,106 @@ struct pool {
 	unsigned queued;  /* woken jobs waiting for a thread */
 	unsigned waiting; /* acceptors blocked in pool_reserve */
 	unsigned claimed; /* threads that promised to end their job soon */
+	unsigned nudged;  /* threads asked to, not answered yet */
+	atomic_int unmet; /* waiters no thread is free, promised or asked for */
 	bool stopping, stopped;
 	struct pool_worker *workers;
 	struct pool_worker **idle; /* LIFO stack */
 	unsigned nidle;
 	struct pool_class *classes;
-	int demand_fd; /* eventfd: non-zero while demand is unmet */
-	bool demand_set;
 };
 
 static _Thread_local struct pool_worker *current_worker;
 
 /* ------------------------------------------------------------------ demand */
 
-/* Keeps the demand descriptor readable exactly while waiters outnumber the
- * threads that are free or promised; p->lock held. */
-static void demand_update_locked(struct pool *p)
+/* The worker whose job has been quiet longest and was not asked yet. */
+static struct pool_worker *oldest_quiet_locked(struct pool *p)
 {
-	bool want = p->waiting + p->queued > p->nidle + p->claimed;
-	uint64_t v = 1;
+	struct pool_worker *best = NULL;
+	long long best_since = 0;
 
-	if (want == p->demand_set)
-		return;
-	p->demand_set = want;
-	if (want ? write(p->demand_fd, &v, sizeof(v)) < 0 : read(p->demand_fd, &v, sizeof(v)) < 0)
-		log_debug("pool demand eventfd: %s", strerror(errno));
+	for (unsigned i = 0; i < p->started; i++) {
+		struct pool_worker *w = &p->workers[i];
+		long long since = atomic_load_explicit(&w->quiet_since, memory_order_relaxed);
+		if (since && !atomic_load(&w->nudged) && (!best || since < best_since)) {
+			best = w;
+			best_since = since;
+		}
+	}
+	return best;
 }
 
-int pool_demand_fd(struct pool *p)
+static void nudge_clear_locked(struct pool *p, struct pool_worker *w)
 {
-	return p->demand_fd;
+	if (atomic_exchange(&w->nudged, false))
+		p->nudged--;
+}
+
+/* While waiters outnumber the threads free, promised or asked, asks the
+ * threads whose jobs have been quiet longest to make room, one each (a
+ * shared descriptor would wake every quiet thread for each waiter); p->lock
+ * held. */
+static void demand_update_locked(struct pool *p)
+{
+	long unmet = (long)p->waiting + p->queued - p->nidle - p->claimed - p->nudged;
+	uint64_t one = 1;
+
+	for (; unmet > 0; unmet--) {
+		struct pool_worker *w = oldest_quiet_locked(p);
+		if (!w)
+			break;
+		atomic_store(&w->nudged, true);
+		p->nudged++;
+		if (write(w->nudge_fd, &one, sizeof(one)) < 0)
+			log_debug("pool nudge eventfd: %s", strerror(errno));
+	}
+	atomic_store(&p->unmet, (int)MAX(unmet, 0));
+}
+
+int pool_nudge_fd(struct pool *p)
+{
+	struct pool_worker *w = current_worker;
+
+	return w && w->pool == p ? w->nudge_fd : -1;
+}
+
+void pool_quiet(struct pool *p, bool quiet)
+{
+	struct pool_worker *w = current_worker;
+
+	if (w && w->pool == p)
+		atomic_store_explicit(&w->quiet_since, quiet ? (long long)now_ms() : 0,
+				      memory_order_relaxed);
+}
+
+bool pool_wanted(struct pool *p)
+{
+	struct pool_worker *w = current_worker;
+
+	return atomic_load_explicit(&p->unmet, memory_order_relaxed) > 0 ||
+	       (w && atomic_load(&w->nudged));
+}
+
+bool pool_nudged(struct pool *p)
+{
+	struct pool_worker *w = current_worker;
+
+	return w && w->pool == p && atomic_load(&w->nudged);
 }
 
 bool pool_claim(struct pool *p)
 {
 	struct pool_worker *w = current_worker;
+	uint64_t v;
 	bool ok = false;
 
 	if (!w || w->pool != p)
 		return false;
+	(void)!read(w->nudge_fd, &v, sizeof(v));
 	pthread_mutex_lock(&p->lock);
-	if (!w->claimed && p->waiting + p->queued > p->nidle + p->claimed) {
+	nudge_clear_locked(p, w);
+	if (!w->claimed && p->waiting + p->queued > p->nidle + p->claimed + p->nudged) {
 		w->claimed = true;
 		p->claimed++;
 		ok = true;
@@ -112,6 +174,7 @@ void pool_unclaim(struct pool *p)
 		w->claimed = false;
 		p->claimed--;
 	}
+	nudge_clear_locked(p, w);
 	demand_update_locked(p);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -209,6 +272,8 @@ static void end_job_locked(struct pool *p, struct pool_worker *w)
 		w->claimed = false;
 		p->claimed--;
 	}
+	nudge_clear_locked(p, w);
+	atomic_store(&w->quiet_since, 0);
 	class_maybe_free_locked(p, c);
 }
 
@@ -292,21 +357,19 @@ struct pool *pool_new(unsigned n, pool_handler fn, pool_state_free state_free)
 	p->n = n;
 	p->workers = xcalloc(n, sizeof(*p->workers));
 	p->idle = xcalloc(n, sizeof(*p->idle));
-	p->demand_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	for (unsigned i = 0; i < n; i++) {
 		struct pool_worker *w = &p->workers[i];
 		w->pool = p;
 		w->index = i;
+		w->nudge_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->nudge_fd < 0)
+			fatal("pool: eventfd: %s", strerror(errno));
 		pthread_cond_init(&w->cond, &ca);
 		/* Push in reverse so that relay-0 is on top of the idle stack. */
 		p->idle[n - 1 - i] = w;
 	}
 	p->nidle = n;
 	pthread_condattr_destroy(&ca);
-	if (p->demand_fd < 0) {
-		log_error("pool: eventfd: %s", strerror(errno));
-		goto fail;
-	}
 	size_futex_hash(n);
 	if (start_threads(p) < 0)
 		goto fail;
@@ -336,14 +399,15 @@ void pool_free(struct pool *p)
 	if (!p)
 		return;
 	pool_stop(p);
-	for (unsigned i = 0; i < p->n; i++)
+	for (unsigned i = 0; i < p->n; i++) {
 		pthread_cond_destroy(&p->workers[i].cond);
+		close_fd(&p->workers[i].nudge_fd);
+	}
 	while (p->classes) {
 		struct pool_class *next = p->classes->next;
 		free(p->classes);
 		p->classes = next;
 	}
-	close_fd(&p->demand_fd);
 	free(p->workers);
 	free(p->idle);
 	pthread_cond_destroy(&p->idle_cond);

@@ -70,13 +70,21 @@ void pool_submit(struct pool *p, struct pool_class *c, struct pool_job *job);
 /* Wakes every blocked pool_reserve so that it rechecks its cancel flag. */
 void pool_wake(struct pool *p);
 
-/* Readable while jobs or acceptors wait for a thread and no thread is
- * free or already on its way. */
-int pool_demand_fd(struct pool *p);
-/* On a relay thread: takes one unit of demand, promising to end the current
- * job soon (by parking its connection); false when nothing waits any more. */
+/* Making room (relay thread, about its own quiet job).  While jobs or
+ * acceptors wait and no thread is free or promised, the pool asks the
+ * threads whose jobs have been quiet longest, one per waiter, by writing
+ * their nudge descriptor.  A relay marks its job quiet around its poll,
+ * polls its nudge descriptor meanwhile, and then claims (promising to end
+ * the job soon, by parking it) or, busy again, unclaims. */
+int pool_nudge_fd(struct pool *p);
+void pool_quiet(struct pool *p, bool quiet);
+/* True when a waiter wants this thread's room (asked, or nobody asked yet). */
+bool pool_wanted(struct pool *p);
+/* True when this thread was asked and has not answered. */
+bool pool_nudged(struct pool *p);
+/* Takes one unit of demand; false when nothing waits any more. */
 bool pool_claim(struct pool *p);
-/* Takes a claim back: the job could not end after all. */
+/* Gives a claim (or an unanswered nudge) back: the job goes on here. */
 void pool_unclaim(struct pool *p);
 
 unsigned pool_size(struct pool *p);

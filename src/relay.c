@@ -794,17 +794,35 @@ static int copy_poll(struct conn *c, struct pollfd pfd[4], int timeout, struct p
 	for (int i = 0; i < 2; i++)
 		if (!pfd[i].events)
 			pfd[i].fd = -1;
-	if (conn_parkable(c))
-		pfd[3].fd = pool_demand_fd(pool);
+	bool quiet = conn_parkable(c);
+	if (quiet)
+		pfd[3].fd = pool_nudge_fd(pool);
+	else if (pool_nudged(pool))
+		pool_unclaim(pool); /* busy now: let the pool ask another thread */
+	pool_quiet(pool, quiet);
 	for (;;) {
 		int n = poll(pfd, 4, timeout);
-		if (n >= 0)
+		if (n >= 0 || errno != EINTR) {
+			pool_quiet(pool, false);
+			if (n < 0)
+				set_reason(c, CLOSE_CLIENT_ERROR, "poll: %s", strerror(errno));
 			return n;
-		if (errno != EINTR) {
-			set_reason(c, CLOSE_CLIENT_ERROR, "poll: %s", strerror(errno));
-			return -1;
 		}
 	}
+}
+
+/* Other work waits for a thread and this quiet connection was asked (or
+ * nobody was): park it.  COPY_PARKED or COPY_CLOSE (drained); -1: it stays. */
+static int make_room(struct conn *c, struct pool *pool)
+{
+	int r;
+
+	if (!pool_claim(pool))
+		return -1;
+	r = conn_park(c);
+	if (r < 0)
+		pool_unclaim(pool);
+	return r;
 }
 
 static enum copy_end conn_copy(struct conn *c)
@@ -821,6 +839,8 @@ static enum copy_end conn_copy(struct conn *c)
 			return (enum copy_end)r;
 		if (timeout < -1)
 			continue;
+		if (conn_parkable(c) && pool_wanted(pool) && (r = make_room(c, pool)) >= 0)
+			return (enum copy_end)r;
 		int n = copy_poll(c, pfd, timeout, pool);
 		if (n < 0)
 			return COPY_CLOSE;
@@ -830,10 +850,8 @@ static enum copy_end conn_copy(struct conn *c)
 		}
 		/* Other work waits for a thread and this connection is quiet: make room. */
 		if ((pfd[3].revents & POLLIN) && n == 1) {
-			if (pool_claim(pool) && (r = conn_park(c)) >= 0)
+			if ((r = make_room(c, pool)) >= 0)
 				return (enum copy_end)r;
-			if (c->park_failed)
-				pool_unclaim(pool);
 			continue;
 		}
 		if (n == 0 && !flow_ready(&c->up) && !flow_ready(&c->down))
