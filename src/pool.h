@@ -14,8 +14,8 @@
  * Fairness: every job belongs to a class (one per proxy).  When threads are
  * short, the waiting class with the fewest running jobs goes first, so one
  * proxy cannot hold the pool while others wait.  And while anything waits,
- * the demand descriptor is readable: a relay whose connection is quiet may
- * claim the demand (pool_claim) and park its connection to free its thread.
+ * the threads whose connections have been quiet longest are asked, one per
+ * waiter, to park them and free their thread (see pool_nudge_fd).
  *
  * The pool knows nothing about sockets.  Threads have an explicit stack
  * size, a name, and every signal blocked.  Jobs and classes are owned by
