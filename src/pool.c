@@ -39,7 +39,8 @@ struct pool_worker {
 	bool claimed;             /* promised to end its job soon (pool_claim) */
 	atomic_bool nudged;       /* asked to end its quiet job (nudge_fd written) */
 	atomic_llong quiet_since; /* now_ms() when its job went quiet; 0: not quiet */
-	int nudge_fd;             /* eventfd the relay polls while its job is quiet */
+	int nudge_fd;             /* eventfd the relay polls while its job is quiet; -1 */
+	bool nudge_warned;
 	unsigned index;
 	void *state;
 };
@@ -76,7 +77,8 @@ static struct pool_worker *oldest_quiet_locked(struct pool *p)
 	for (unsigned i = 0; i < p->started; i++) {
 		struct pool_worker *w = &p->workers[i];
 		long long since = atomic_load_explicit(&w->quiet_since, memory_order_relaxed);
-		if (since && !atomic_load(&w->nudged) && (!best || since < best_since)) {
+		if (since && w->nudge_fd >= 0 && !atomic_load(&w->nudged) &&
+		    (!best || since < best_since)) {
 			best = w;
 			best_since = since;
 		}
@@ -115,7 +117,19 @@ int pool_nudge_fd(struct pool *p)
 {
 	struct pool_worker *w = current_worker;
 
-	return w && w->pool == p ? w->nudge_fd : -1;
+	if (!w || w->pool != p)
+		return -1;
+	if (w->nudge_fd < 0) { /* under the lock: the pool reads it there */
+		pthread_mutex_lock(&p->lock);
+		w->nudge_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		pthread_mutex_unlock(&p->lock);
+		if (w->nudge_fd < 0 && !w->nudge_warned) {
+			log_warn("relay thread %u: eventfd: %s; it parks only after park_idle_ms",
+				 w->index, strerror(errno));
+			w->nudge_warned = true;
+		}
+	}
+	return w->nudge_fd;
 }
 
 void pool_quiet(struct pool *p, bool quiet)
@@ -150,7 +164,8 @@ bool pool_claim(struct pool *p)
 
 	if (!w || w->pool != p)
 		return false;
-	(void)!read(w->nudge_fd, &v, sizeof(v));
+	if (w->nudge_fd >= 0)
+		(void)!read(w->nudge_fd, &v, sizeof(v));
 	pthread_mutex_lock(&p->lock);
 	nudge_clear_locked(p, w);
 	if (!w->claimed && p->waiting + p->queued > p->nidle + p->claimed + p->nudged) {
@@ -361,9 +376,7 @@ struct pool *pool_new(unsigned n, pool_handler fn, pool_state_free state_free)
 		struct pool_worker *w = &p->workers[i];
 		w->pool = p;
 		w->index = i;
-		w->nudge_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (w->nudge_fd < 0)
-			fatal("pool: eventfd: %s", strerror(errno));
+		w->nudge_fd = -1; /* made when its first job goes quiet */
 		pthread_cond_init(&w->cond, &ca);
 		/* Push in reverse so that relay-0 is on top of the idle stack. */
 		p->idle[n - 1 - i] = w;

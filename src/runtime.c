@@ -74,8 +74,9 @@ static uint64_t raise_nofile(unsigned relay_threads)
 }
 
 /* Pipes for splice share the descriptors with the sockets: up to two per
- * relay thread (only connections moving bytes hold pipes), the reserve, and
- * the rest for sockets, two per open connection. */
+ * relay thread (only connections moving bytes hold pipes), one eventfd per
+ * relay thread (to be asked to make room), the reserve, and the rest for
+ * sockets, two per open connection. */
 static unsigned pipe_budget(unsigned relay_threads)
 {
 	uint64_t limit = raise_nofile(relay_threads), need = 2ull * relay_threads + FD_RESERVE;
