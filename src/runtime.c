@@ -92,8 +92,8 @@ static unsigned pipe_budget(unsigned relay_threads)
 	log_info("the open file limit (%llu) allows %llu open connections (%u relay threads, "
 		 "up to %llu splice pipes)",
 		 (unsigned long long)limit,
-		 (unsigned long long)((limit - FD_RESERVE - 2 * pipes) / 2), relay_threads,
-		 (unsigned long long)pipes);
+		 (unsigned long long)((limit - FD_RESERVE - relay_threads - 2 * pipes) / 2),
+		 relay_threads, (unsigned long long)pipes);
 	return (unsigned)pipes;
 }
 
