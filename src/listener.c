@@ -796,7 +796,28 @@ static const struct route *route_for_locked(const struct listener *l, const char
 	return deflt;
 }
 
-/* A connection that leads nowhere: closed, counted, warned once per episode. */
+static void hello_free(struct hello *h)
+{
+	struct listener *l = h->l;
+
+	atomic_fetch_sub_explicit(&l->hellos, 1, memory_order_relaxed);
+	free(h);
+	listener_unref(l);
+}
+
+/* Closes the connection (reset: at once, with RST) and frees h. */
+static void hello_drop(struct hello *h, bool reset)
+{
+	if (reset)
+		reset_close(h->fd);
+	else
+		close(h->fd);
+	if (h->counted)
+		listener_client_leave(h->l, &h->peer);
+	hello_free(h);
+}
+
+/* A connection that leads nowhere: counted, warned once per episode, closed. */
 static void hello_failed(struct hello *h, enum sni_failure why, const char *detail)
 {
 	struct listener *l = h->l;
@@ -809,18 +830,7 @@ static void hello_failed(struct hello *h, enum sni_failure why, const char *deta
 	else
 		log_debug("%s: closed a connection: %s (%s)", l->name, sni_failure_name(why),
 			  detail);
-	close(h->fd);
-	if (h->counted)
-		listener_client_leave(l, &h->peer);
-}
-
-static void hello_free(struct hello *h)
-{
-	struct listener *l = h->l;
-
-	atomic_fetch_sub_explicit(&l->hellos, 1, memory_order_relaxed);
-	free(h);
-	listener_unref(l);
+	hello_drop(h, false);
 }
 
 /* The ClientHello is whole: hand the socket to its route. */
@@ -828,6 +838,7 @@ static void hello_route(struct hello *h, const char *sni)
 {
 	struct listener *l = h->l;
 	const struct route *r;
+	bool taken = false;
 
 	if (h->lowat) {
 		int one = 1;
@@ -836,70 +847,54 @@ static void hello_route(struct hello *h, const char *sni)
 	pthread_mutex_lock(&l->routes_lock);
 	r = route_for_locked(l, sni);
 	if (r) {
-		r->h->routed(r->owner, h->fd, &h->peer, h->accept_us, h->counted, sni);
+		taken = r->h->routed(r->owner, h->fd, &h->peer, h->accept_us, h->counted, sni);
 		atomic_store(&l->hello_warned, false);
 	}
 	pthread_mutex_unlock(&l->routes_lock);
 	if (!r)
 		hello_failed(h, SNI_UNMATCHED, sni[0] ? sni : "no SNI and no default");
-	hello_free(h);
+	else if (!taken) /* refused by its owner (counted there) */
+		hello_drop(h, true);
+	else
+		hello_free(h);
 }
 
 static void hello_woken(struct parked *pk, enum park_wake why);
 
-/* Peeks at what the client sent so far.  Routes the connection, closes it,
- * or parks it until more arrives. */
-static void hello_try(struct hello *h)
+#define HELLO_GONE (-1)
+
+/* Peeks at what the client sent so far: a clienthello_status, or HELLO_GONE.
+ * For NEED_MORE, *want is how many bytes must be queued (a PROXY header in
+ * front included) before the answer can change. */
+static int hello_peek(struct hello *h, struct clienthello *ch, size_t *want)
 {
 	static _Thread_local uint8_t buf[PROXYPROTO_MAX + CLIENTHELLO_MAX + 1];
-	struct clienthello ch;
 	ssize_t n = recv(h->fd, buf, sizeof(buf), MSG_PEEK);
 	int skip = 0;
 
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-		log_debug("%s: a client left before its ClientHello", h->l->name);
-		close(h->fd);
-		if (h->counted)
-			listener_client_leave(h->l, &h->peer);
-		hello_free(h);
-		return;
-	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		return HELLO_GONE;
 	n = MAX(n, 0);
+	*want = (size_t)n + 1;
 	if (h->proxy_protocol) {
 		struct proxyproto_info info;
-		const char *why = "";
-		skip = proxyproto_parse(buf, (size_t)n, &info, &why);
-		if (skip < 0) {
-			hello_failed(h, SNI_MALFORMED, why);
-			hello_free(h);
-			return;
-		}
+		skip = proxyproto_parse(buf, (size_t)n, &info, &ch->why);
+		if (skip <= 0)
+			return skip < 0 ? CLIENTHELLO_MALFORMED : CLIENTHELLO_NEED_MORE;
 	}
-	enum clienthello_status st =
-		skip == 0 && h->proxy_protocol
-			? CLIENTHELLO_NEED_MORE
-			: clienthello_parse(buf + skip, (size_t)n - (size_t)skip, &ch);
-	switch (st) {
-	case CLIENTHELLO_DONE:
-		hello_route(h, ch.sni);
-		return;
-	case CLIENTHELLO_NOT_TLS:
-		hello_failed(h, SNI_NOT_TLS, "the first bytes are no TLS handshake");
-		hello_free(h);
-		return;
-	case CLIENTHELLO_MALFORMED:
-		hello_failed(h, SNI_MALFORMED, ch.why);
-		hello_free(h);
-		return;
-	case CLIENTHELLO_NEED_MORE:
-		break;
-	}
-	/* The peeked bytes stay readable: wake only once more than those arrived
-	 * (the parser says exactly how many it needs), or at EOF. */
-	size_t want = st == CLIENTHELLO_NEED_MORE && !(skip == 0 && h->proxy_protocol)
-			      ? (size_t)skip + ch.need
-			      : (size_t)n + 1;
-	int lowat = (int)MIN(MAX(want, (size_t)n + 1), sizeof(buf));
+	enum clienthello_status st = clienthello_parse(buf + skip, (size_t)n - (size_t)skip, ch);
+	if (st == CLIENTHELLO_NEED_MORE)
+		*want = MAX(*want, (size_t)skip + ch->need);
+	*want = MIN(*want, sizeof(buf));
+	return st;
+}
+
+/* Waits in the parked set for `want` bytes (the peeked ones stay readable:
+ * SO_RCVLOWAT keeps them from waking it again), EOF or the deadline. */
+static void hello_wait(struct hello *h, size_t want)
+{
+	int lowat = (int)want;
+
 	(void)setsockopt(h->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
 	h->lowat = true;
 	h->pk.fd[0] = h->fd;
@@ -907,10 +902,33 @@ static void hello_try(struct hello *h)
 	h->pk.wake = hello_woken;
 	if (!listener_park(h->l, &h->pk)) {
 		log_debug("%s: a ClientHello cannot wait: %s", h->l->name, strerror(errno));
-		close(h->fd);
-		if (h->counted)
-			listener_client_leave(h->l, &h->peer);
-		hello_free(h);
+		hello_drop(h, false);
+	}
+}
+
+/* Routes the connection, closes it, or parks it until more arrives. */
+static void hello_try(struct hello *h)
+{
+	struct clienthello ch = { .why = "" };
+	size_t want;
+
+	switch (hello_peek(h, &ch, &want)) {
+	case CLIENTHELLO_DONE:
+		hello_route(h, ch.sni);
+		return;
+	case CLIENTHELLO_NOT_TLS:
+		hello_failed(h, SNI_NOT_TLS, "the first bytes are no TLS handshake");
+		return;
+	case CLIENTHELLO_MALFORMED:
+		hello_failed(h, SNI_MALFORMED, ch.why);
+		return;
+	case CLIENTHELLO_NEED_MORE:
+		hello_wait(h, want);
+		return;
+	default:
+		log_debug("%s: a client left before its ClientHello", h->l->name);
+		hello_drop(h, false);
+		return;
 	}
 }
 
@@ -922,14 +940,10 @@ static void hello_woken(struct parked *pk, enum park_wake why)
 		hello_try(h);
 		return;
 	}
-	if (why == PARK_WAKE_TIMER) {
+	if (why == PARK_WAKE_TIMER)
 		hello_failed(h, SNI_TIMEOUT, "no whole ClientHello within connect_timeout_ms");
-	} else {
-		close(h->fd);
-		if (h->counted)
-			listener_client_leave(h->l, &h->peer);
-	}
-	hello_free(h);
+	else
+		hello_drop(h, false);
 }
 
 /* One accept on a listener that routes by SNI: no room is reserved (the

@@ -94,10 +94,10 @@ struct listener_handler {
 	void (*wake)(void *owner);
 	/* Open connections allowed per client address; 0: no limit. */
 	unsigned (*client_limit)(void *owner);
-	/* SNI routing: takes the socket of a connection routed to this owner
-	 * (sni: the ClientHello's name, "" for none); never blocks: it admits
-	 * and queues the connection, or resets it. */
-	void (*routed)(void *owner, int fd, const struct netaddr *peer, int64_t accept_us,
+	/* SNI routing: a connection routed to this owner (sni: the ClientHello's
+	 * name, "" for none).  Never blocks: admits and queues it, taking the
+	 * socket (true), or refuses it (false: the listener resets it). */
+	bool (*routed)(void *owner, int fd, const struct netaddr *peer, int64_t accept_us,
 		       bool counted, const char *sni);
 };
 

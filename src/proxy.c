@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define MAX_ADDRS_PER_NAME 16
 
@@ -645,25 +643,21 @@ static void server_accepted(void *owner, void *token, int fd, const struct netad
 
 static void server_refused(void *owner, enum listener_refusal why);
 
-/* A connection routed here by its SNI name: admitted and queued, or reset. */
-static void server_routed(void *owner, int fd, const struct netaddr *peer, int64_t accept_us,
+/* A connection routed here by its SNI name: admitted and queued, or refused. */
+static bool server_routed(void *owner, int fd, const struct netaddr *peer, int64_t accept_us,
 			  bool counted, const char *sni)
 {
 	struct proxy_server *srv = owner;
 	struct proxy_job *job;
 
 	if (!proxy_try_admit(srv->p)) {
-		struct linger reset = { .l_onoff = 1, .l_linger = 0 };
-		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-		close(fd);
-		if (counted)
-			listener_client_leave(srv->l, peer);
 		server_refused(owner, REFUSE_OVER_LIMIT);
-		return;
+		return false;
 	}
 	job = job_new(srv, fd, peer, accept_us, counted);
 	snprintf(job->sni, sizeof(job->sni), "%s", sni);
 	pool_submit(srv->p->pool, srv->p->cls, &job->pj);
+	return true;
 }
 
 static unsigned server_client_limit(void *owner)
