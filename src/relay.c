@@ -799,11 +799,13 @@ static int copy_poll(struct conn *c, struct pollfd pfd[4], int timeout, struct p
 		pfd[3].fd = pool_nudge_fd(pool);
 	else if (pool_nudged(pool))
 		pool_unclaim(pool); /* busy now: let the pool ask another thread */
-	pool_quiet(pool, quiet);
+	if (quiet)                  /* busy connections touch no shared state here */
+		pool_quiet(pool, true);
 	for (;;) {
 		int n = poll(pfd, 4, timeout);
 		if (n >= 0 || errno != EINTR) {
-			pool_quiet(pool, false);
+			if (quiet)
+				pool_quiet(pool, false);
 			if (n < 0)
 				set_reason(c, CLOSE_CLIENT_ERROR, "poll: %s", strerror(errno));
 			return n;
