@@ -66,6 +66,7 @@ class Crowd:
         self.socks = []
         self.sent = {}
         self.got = {}
+        batch = []
         for i in range(n):
             s = socket.socket()
             s.setblocking(False)
@@ -73,8 +74,26 @@ class Crowd:
             self.socks.append(s)
             self.sent[s] = b""
             self.got[s] = b""
-            if i % 256 == 255:  # let the backlog drain
-                time.sleep(0.01)
+            batch.append(s)
+            if len(batch) == 256 or i == n - 1:
+                self.established(batch, 30 * SLOWDOWN)
+                batch = []
+
+    @staticmethod
+    def established(socks, timeout):
+        """Waits until socks are connected, so that connects go at the pace the
+        proxy accepts (a burst overflowing the backlog has its SYNs dropped and
+        retried seconds later)."""
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            sel.register(s, selectors.EVENT_WRITE)
+        left = len(socks)
+        end = time.monotonic() + timeout
+        while left and time.monotonic() < end:
+            for key, _ in sel.select(0.5):
+                sel.unregister(key.fileobj)
+                left -= 1
+        sel.close()
 
     def round(self, tag, timeout):
         """Every connection sends "<tag> <i> ..." and reads it back; the number echoed."""
