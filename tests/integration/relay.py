@@ -56,6 +56,58 @@ def test_half_close():
          "a client that shut its write side still receives the full 4 MiB reply")
 
 
+def pipe_fds(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:")
+        except OSError:
+            pass
+    return n
+
+
+def test_small_then_large_messages():
+    """Small messages are copied through a buffer, large flows spliced through
+    pipes; each message of every size, in turn, comes back whole."""
+    b = backend(EchoBackend, name="echo")
+    d = daemon(static_config(["127.0.0.1:0"], [b.addr]))
+    pid = d.proc.pid
+    before = pipe_fds(pid)
+    s = connect(d.port(), 30)
+    small = [1, 48, 207, 1000, 4095]
+    ok = True
+    for i in range(200):
+        msg = random_bytes(small[i % len(small)], seed=100 + i)
+        s.sendall(msg)
+        ok = ok and recv_exact(s, len(msg)) == msg
+    t.ok(ok, "200 request/response messages of 1 to 4,095 bytes echo back whole")
+    t.eq(pipe_fds(pid) - before, 0, "... and take no splice pipe")
+    sizes = [4096, 4097, 3 * MiB, 10, 65536 + 7, 2, 1 * MiB, 100]
+    for i, n in enumerate(sizes):
+        msg = random_bytes(n, seed=300 + i)
+        out = threading.Thread(target=s.sendall, args=(msg,))
+        out.start()
+        got = recv_exact(s, n)
+        out.join(30)
+        ok = ok and got == msg
+    t.ok(ok, "messages switching between small and large (%s bytes) echo back whole" % ", ".join(map(str, sizes)))
+    t.ok(pipe_fds(pid) > before, "a large message is spliced through a pipe (%d pipe fds)" % (pipe_fds(pid) - before))
+    s.shutdown(socket.SHUT_WR)
+    t.eq(recv_all(s, 10), b"", "the echo's EOF follows the last message")
+    s.close()
+
+
+def recv_exact(s, n, timeout=30.0):
+    s.settimeout(timeout)
+    buf = bytearray()
+    while len(buf) < n:
+        d = s.recv(min(n - len(buf), 1 << 20))
+        if not d:
+            break
+        buf += d
+    return bytes(buf)
+
+
 def hold_connections(port, n, timeout=5.0):
     """Opens n connections, reads each one's backend id; returns (sockets, ids)."""
     socks, ids = [], []
@@ -228,6 +280,7 @@ t.run(
     test_payload_each_way,
     test_echo_interleaved,
     test_half_close,
+    test_small_then_large_messages,
     test_weighted_split,
     test_preloaded_and_reload,
     test_refusing_endpoint,
