@@ -73,7 +73,7 @@ struct flow {
 struct conn {
 	uint64_t id;
 	struct proxy_job *job;
-	void **state; /* the pool's slot for this thread's struct relay_thread */
+	void **state;              /* the pool's slot for this thread's struct relay_thread */
 	char (*small)[SMALL_READ]; /* two, on the running relay's stack */
 	struct balancer *bal;
 	struct endpoint *ep;
