@@ -239,6 +239,10 @@ static int connect_within(const struct netaddr *a, int64_t deadline_ms, char *er
 			snprintf(err, NET_ERRLEN, "shutting down");
 			goto fail;
 		}
+		if (pfd[0].revents == POLLOUT) { /* connected: no error to ask for */
+			*why = CONNECT_OK;
+			return fd;
+		}
 		if (pfd[0].revents)
 			break;
 	}
@@ -603,12 +607,15 @@ static int flow_read(struct conn *c, struct flow *f, bool *full)
 	return -1;
 }
 
-/* Passes EOF on: close_notify (TLS) and shutdown(SHUT_WR). */
+/* Passes EOF on: close_notify (TLS) and shutdown(SHUT_WR).  When the other
+ * direction is over too, a plain socket is about to be closed, and its
+ * close sends the FIN (it has nothing unread: its EOF was read). */
 static int flow_shutdown(struct conn *c, struct flow *f)
 {
 	struct side *to = f->to;
+	const struct flow *other = f == &c->up ? &c->down : &c->up;
 
-	if (side_shutdown(to) == 0 || errno == ENOTCONN) {
+	if ((!to->tls && other->shut) || side_shutdown(to) == 0 || errno == ENOTCONN) {
 		f->shut = true;
 		return 0;
 	}
