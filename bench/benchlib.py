@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import pwd
 import re
 import resource
 import shutil
@@ -50,29 +51,43 @@ PACKAGES = [
     ("/usr/include/gnutls/gnutls.h", "libgnutls28-dev"),
 ]
 OPTIONAL_PACKAGES = [("gnuplot", "gnuplot-nox")]
+# The servers and clients of the real-client rows (redis, pg): installed in every mode when
+# those rows are selected; if they cannot be, the rows read "n/a" and the run goes on.
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_DB = "bench"
+REDIS_PACKAGES = [("redis-server", "redis-server"), ("redis-benchmark", "redis-tools")]
+PG_PACKAGES = [(PG_BIN + "/postgres", "postgresql-15"), (PG_BIN + "/initdb", "postgresql-15"),
+               (PG_BIN + "/pg_ctl", "postgresql-15"), (PG_BIN + "/pgbench", "postgresql-15"),
+               (PG_BIN + "/createdb", "postgresql-client-15"),
+               (PG_BIN + "/pg_isready", "postgresql-client-15")]
 
 MODES = {
     # reps: rounds over all peers; t_*: seconds per measurement; idle: connection counts;
     # idle_reps: rounds of the idle-memory measurement (each restarts every peer);
     # settle_max: seconds to wait at most for the kernel's memory to stop moving before one;
     # wake_n: connections of the wake-latency measurement, wake_pause_ms its silence;
+    # redis_n / redis_pn: requests per redis-benchmark test (SET, GET) without / with -P 16;
+    # t_pg: seconds of each pgbench run;
     # budget: seconds after which no further measurement starts
     "full": dict(reps=3, t_tput=2, tput_bytes=None, t_wrk=2, wrk_conc=50, t_lat=2, mps=10000,
+                 redis_n=40000, redis_pn=400000, t_pg=3,
                  t_tls=2, tls_conc=50, idle=[1000, 9000], socat_idle_max=9000, idle_reps=3,
-                 settle_max=8, wake_n=1000, wake_pause_ms=1500, budget=1000,
+                 settle_max=8, wake_n=1000, wake_pause_ms=1500, budget=1200,
                  conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
     "quick": dict(reps=2, t_tput=1, tput_bytes=None, t_wrk=1, wrk_conc=50, t_lat=1.5,
-                  mps=10000, t_tls=1, tls_conc=50, idle=[1000, 9000], socat_idle_max=1000,
-                  idle_reps=3, settle_max=4, wake_n=1000, wake_pause_ms=1500, budget=540,
+                  mps=10000, redis_n=25000, redis_pn=250000, t_pg=2,
+                  t_tls=1, tls_conc=50, idle=[1000, 9000], socat_idle_max=1000,
+                  idle_reps=3, settle_max=4, wake_n=1000, wake_pause_ms=1500, budget=640,
                   conn_nb=[1, 4], ka_nb=[1, 4], warmup=True, plot=True),
     "smoke": dict(reps=1, t_tput=1, tput_bytes="8M", t_wrk=1, wrk_conc=10, t_lat=1, mps=2000,
+                  redis_n=2000, redis_pn=2000, t_pg=1,
                   t_tls=0.3, tls_conc=4, idle=[20], socat_idle_max=20, idle_reps=1,
                   settle_max=1, wake_n=20, wake_pause_ms=1500, budget=150,
                   conn_nb=[1], ka_nb=[4], warmup=False, plot=False),
 }
 
 # What --only can select, in the order they run.
-TESTS = ["tput", "conn", "ka", "lat", "tls", "pt", "wake", "idle"]
+TESTS = ["tput", "conn", "ka", "lat", "redis", "pg", "tls", "pt", "wake", "idle"]
 
 # Peers: what each takes part in.  "direct" is the backend without a proxy: a reference.
 PLAIN_PEERS = ["direct", "linkerd-tcp", "haproxy", "haproxy-splice", "nginx", "socat"]
@@ -108,6 +123,16 @@ metric("ka1_cpu", "proxy CPU per keep-alive request, 1 backend", "us/req", "low"
 metric("lat_p50", "ping-pong 64 B RTT p50 (sockperf, fixed rate)", "us", "low")
 metric("lat_p99", "ping-pong 64 B RTT p99", "us", "low", "haproxy")
 metric("lat_p999", "ping-pong 64 B RTT p99.9", "us", "low")
+metric("redis_set", "redis SET req/s, c=50 (redis-benchmark)", "req/s", "high", "haproxy")
+metric("redis_get", "redis GET req/s, c=50 (redis-benchmark)", "req/s", "high", "haproxy")
+metric("redis_set_p16", "redis SET req/s, c=50, pipeline 16", "req/s", "high")
+metric("redis_get_p16", "redis GET req/s, c=50, pipeline 16", "req/s", "high")
+metric("redis_cpu", "proxy CPU per redis request (SET+GET, no pipeline)", "us/req", "low")
+metric("pg_tps", "PostgreSQL select-only tps, 16 clients (pgbench -S)", "tx/s", "high",
+       "haproxy")
+metric("pg_cpu", "proxy CPU per pgbench transaction", "us/tx", "low")
+REDIS_METRICS = ["redis_set", "redis_get", "redis_set_p16", "redis_get_p16", "redis_cpu"]
+PG_METRICS = ["pg_tps", "pg_cpu"]
 metric("tls_hs", "TLS handshakes/s (+1 request), c=50", "hs/s", "high", "haproxy")
 metric("tls_hs_cpu", "proxy CPU per TLS handshake", "us/hs", "low")
 metric("tls_bulk", "TLS bulk throughput, 1 stream", "Gbit/s", "high")
@@ -157,9 +182,13 @@ def which(cmd):
 # ------------------------------------------------------------------ setup
 
 
-def ensure_packages(optional=True):
+def ensure_packages(optional=True, only=()):
+    """The required packages (the run stops without them), the real-client rows' ones for
+    the tests in only (their rows read "n/a" without them) and, if optional, gnuplot."""
     missing = [pkg for path, pkg in PACKAGES if not which(path)]
+    soft = (REDIS_PACKAGES if "redis" in only else []) + (PG_PACKAGES if "pg" in only else [])
     opt = [pkg for path, pkg in OPTIONAL_PACKAGES if not which(path)] if optional else []
+    opt = list(dict.fromkeys([pkg for path, pkg in soft if not which(path)] + opt))
     if not missing and not opt:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -172,9 +201,11 @@ def ensure_packages(optional=True):
 
     if not install(missing + opt):
         subprocess.run(sudo + ["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-        if not install(missing):
+        if missing and not install(missing):
             sys.exit("bench: cannot install " + " ".join(missing))
-        install(opt)
+        if opt and not install(opt):
+            for pkg in opt:  # one by one: what can be installed is
+                install([pkg])
     still = [pkg for path, pkg in PACKAGES if not which(path)]
     if still:
         sys.exit("bench: still missing after install: " + " ".join(still))
@@ -254,7 +285,7 @@ def port_free(port):
 def choose_base(first):
     """A base port whose range (base .. base+999) is free on 127.0.0.1."""
     for base in range(first, 60000, 1000):
-        if all(port_free(p) for p in range(base, base + 1000, 1) if p % 100 < 15):
+        if all(port_free(p) for p in range(base, base + 1000, 1) if p % 100 < 17):
             return base
     sys.exit("bench: no free port range")
 
@@ -489,6 +520,8 @@ class Bench:
         self.idle_whole = {}  # (n, rep, peer) -> whole memory per idle connection, KiB
         self.idle_partial = []  # idle measurements that did not hold every connection
         self.only = set(args.only.split(",")) if args.only else set(TESTS)
+        # the real-client rows' servers (start_redis, start_pg): why their rows read n/a
+        self.redis_why = self.pg_why = self.pg_data = None
 
     # ---- ports: backends at base+0..; peer i fronts at base+100*(i+1)+k
     def ports(self):
@@ -504,15 +537,18 @@ class Bench:
         self.p_tls_http = b + 12  # the backend nginx terminating TLS: /64 (passthrough rows)
         self.p_tls_sink = b + 13  # the backend nginx terminating TLS, on to the sink
         self.p_admin_pt = b + 14
+        self.p_redis = b + 15  # redis-server (the redis rows)
+        self.p_pg = b + 16  # PostgreSQL (the pg rows)
         self.fronts = {}
         for i, peer in enumerate(PLAIN_PEERS + ["stunnel"]):
             f = b + 100 * (i + 1)
             self.fronts[peer] = dict(http1=f + 1, http4=f + 2, iperf=f + 3, sockperf=f + 4,
                                      tlshttp=f + 5, tlssink=f + 6, echo=f + 7,
-                                     pthttp=f + 8, ptsink=f + 9)
+                                     pthttp=f + 8, ptsink=f + 9, redis=f + 10, pg=f + 11)
         self.fronts["direct"] = dict(http1=self.p_http[0], http4=None, iperf=self.p_iperf,
                                      sockperf=self.p_sockperf, echo=self.p_echo,
-                                     pthttp=self.p_tls_http, ptsink=self.p_tls_sink)
+                                     pthttp=self.p_tls_http, ptsink=self.p_tls_sink,
+                                     redis=self.p_redis, pg=self.p_pg)
 
     def start(self, name, argv, env=None, peer=None, append=False):
         p = Proc(name, argv, self.work, env, append)
@@ -621,6 +657,106 @@ stream {{
                 sys.exit("bench: backend on port %d did not start:\n%s" % (
                     port, "\n".join(p.name + ":\n" + p.tail() for p in self.procs)))
 
+    def start_redis(self):
+        """redis-server for the redis rows, only if they are selected: in memory only (no
+        snapshots, no append-only file).  If it is missing or does not start, self.redis_why
+        says why (the rows then read "n/a")."""
+        self.redis_why = None
+        if "redis" not in self.only:
+            return
+        missing = [pkg for path, pkg in REDIS_PACKAGES if not which(path)]
+        if missing:
+            self.redis_why = "not installed: " + " ".join(missing)
+            return
+        d = os.path.join(self.work, "redis")
+        os.makedirs(d, exist_ok=True)
+        p = self.start("backend-redis", ["redis-server", "--port", str(self.p_redis), "--bind",
+                                         "127.0.0.1", "--protected-mode", "no", "--save", "",
+                                         "--appendonly", "no", "--dir", d, "--daemonize", "no",
+                                         "--logfile", "", "--loglevel", "warning"])
+        if not wait_port(self.p_redis, 10, p):
+            self.redis_why = "redis-server did not start: " + p.tail(3).strip()
+
+    def pg_user(self):
+        """The argv prefix that runs a PostgreSQL server program: as the postgres user when
+        this runs as root (the server refuses root), else as this user."""
+        if os.geteuid() != 0:
+            return []
+        pw = pwd.getpwnam("postgres")
+        return ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
+                "--init-groups", "--"]
+
+    def start_pg(self):
+        """A PostgreSQL 15 cluster of its own for the pg rows, only if they are selected:
+        initdb in the work directory (trust authentication), the server listening on
+        127.0.0.1:p_pg only, its unix socket in the work directory, fsync off; a database
+        filled by pgbench -i -s 1, straight to the server.  If any of it fails,
+        self.pg_why says why (the rows then read "n/a")."""
+        self.pg_why = None
+        self.pg_data = None
+        if "pg" not in self.only:
+            return
+        missing = sorted({pkg for path, pkg in PG_PACKAGES if not which(path)})
+        if missing:
+            self.pg_why = "not installed: " + " ".join(missing)
+            return
+        try:
+            asuser = self.pg_user()
+        except KeyError:
+            self.pg_why = "no postgres user to run the server as"
+            return
+        d = os.path.join(self.work, "pg")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        if asuser:
+            pw = pwd.getpwnam("postgres")
+            os.chmod(self.work, 0o711)  # the server's user passes through to its directory
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        data = os.path.join(d, "data")
+        r = subprocess.run(asuser + [PG_BIN + "/initdb", "-D", data, "-U", "postgres", "-A",
+                                     "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+                           cwd=d, capture_output=True, text=True)
+        if r.returncode != 0:
+            self.pg_why = "initdb failed: " + (r.stderr or r.stdout).strip()[-300:]
+            return
+        self.pg_data = data
+        p = self.start("backend-postgres", asuser + [
+            PG_BIN + "/postgres", "-D", data, "-p", str(self.p_pg),
+            "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + d,
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=100"])
+        end = time.time() + 30
+        while True:
+            r = subprocess.run([PG_BIN + "/pg_isready", "-q", "-h", "127.0.0.1", "-p",
+                                str(self.p_pg), "-U", "postgres", "-d", "postgres"],
+                               capture_output=True)
+            if r.returncode == 0:
+                break
+            if not p.alive() or time.time() > end:
+                self.pg_why = "postgres did not start: " + p.tail(3).strip()
+                return
+            time.sleep(0.2)
+        conn = ["-h", "127.0.0.1", "-p", str(self.p_pg), "-U", "postgres"]
+        for argv in ([PG_BIN + "/createdb"] + conn + [PG_DB],
+                     [PG_BIN + "/pgbench", "-i", "-s", "1", "-q"] + conn + [PG_DB]):
+            rc, out, err = self.run(argv, 120)
+            if rc != 0:
+                self.pg_why = "%s failed: %s" % (os.path.basename(argv[0]),
+                                                 (err or out).strip()[-300:])
+                return
+
+    def stop_pg(self):
+        """pg_ctl stop -m immediate (the server and its backends quit at once); the process
+        group is killed afterwards anyway (cleanup)."""
+        if not self.pg_data:
+            return
+        try:
+            subprocess.run(self.pg_user() + [PG_BIN + "/pg_ctl", "stop", "-D", self.pg_data,
+                                              "-m", "immediate", "-w", "-t", "10"],
+                           cwd=os.path.dirname(self.pg_data), capture_output=True, timeout=20)
+        except (OSError, KeyError, subprocess.TimeoutExpired):
+            pass
+        self.pg_data = None
+
     def ltcp_config(self, tls=False, relay_threads=None, idle=False, pt=False):
         """linkerd-tcp with its defaults: no relay_threads (SPEC section 11 compares the
         default pool; idle connections park) unless relay_threads is given (bench/profile).
@@ -637,7 +773,9 @@ stream {{
                        ("http4", f["http4"], self.p_http, ""),
                        ("iperf", f["iperf"], [self.p_iperf], ""),
                        ("sockperf", f["sockperf"], [self.p_sockperf], ""),
-                       ("echo", f["echo"], [self.p_echo], "")]
+                       ("echo", f["echo"], [self.p_echo], ""),
+                       ("redis", f["redis"], [self.p_redis], ""),
+                       ("pg", f["pg"], [self.p_pg], "")]
             admin = self.p_admin
         else:
             t = ("\n        tls:\n          private_key_path: %s\n          cert_paths: [%s]"
@@ -686,6 +824,8 @@ stream {{
         lines += listen("iperf", f["iperf"], [self.p_iperf])
         lines += listen("sockperf", f["sockperf"], [self.p_sockperf])
         lines += listen("echo", f["echo"], [self.p_echo])
+        lines += listen("redis", f["redis"], [self.p_redis])
+        lines += listen("pg", f["pg"], [self.p_pg])
         if not splice:
             lines += listen("tlshttp", f["tlshttp"], self.p_http[:1], True)
             lines += listen("tlssink", f["tlssink"], [self.p_sink], True)
@@ -714,6 +854,8 @@ stream {{
                 srv(f["http4"], "h4"), srv(f["iperf"], "127.0.0.1:%d" % self.p_iperf),
                 srv(f["sockperf"], "127.0.0.1:%d" % self.p_sockperf),
                 srv(f["echo"], "127.0.0.1:%d" % self.p_echo),
+                srv(f["redis"], "127.0.0.1:%d" % self.p_redis),
+                srv(f["pg"], "127.0.0.1:%d" % self.p_pg),
                 srv(f["tlshttp"], "127.0.0.1:%d" % self.p_http[0], True),
                 srv(f["tlssink"], "127.0.0.1:%d" % self.p_sink, True)))
             for name, to in (("pthttp", self.p_tls_http), ("ptsink", self.p_tls_sink)):
@@ -769,7 +911,8 @@ key = {self.key}
         elif peer == "socat":
             f = self.fronts["socat"]
             kinds = (("http1", self.p_http[0]), ("iperf", self.p_iperf),
-                     ("sockperf", self.p_sockperf), ("echo", self.p_echo))
+                     ("sockperf", self.p_sockperf), ("echo", self.p_echo),
+                     ("redis", self.p_redis), ("pg", self.p_pg))
             for kind, to in kinds[:1] if idle else kinds:
                 self.start("socat-" + kind,
                            ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096,"
@@ -792,8 +935,8 @@ key = {self.key}
         if peer == "stunnel":
             return ["tlshttp", "tlssink"]
         if peer == "socat":
-            return ["http1", "iperf", "sockperf", "echo"]
-        kinds = ["http1", "http4", "iperf", "sockperf", "echo"]
+            return ["http1", "iperf", "sockperf", "echo", "redis", "pg"]
+        kinds = ["http1", "http4", "iperf", "sockperf", "echo", "redis", "pg"]
         if peer in ("haproxy", "nginx"):
             kinds += ["pthttp", "ptsink"]
         return kinds if peer == "haproxy-splice" else kinds + ["tlshttp", "tlssink"]
@@ -984,6 +1127,58 @@ key = {self.key}
         self.sample("lat_p50", peer, float(pct["50.000"]), rep)
         self.sample("lat_p99", peer, float(pct["99.000"]), rep)
         self.sample("lat_p999", peer, float(pct["99.900"]), rep)
+
+    def t_redis(self, peer, rep):
+        """redis-benchmark -t set,get -c 50 through the peer to redis-server, once without
+        pipelining and once with -P 16; req/s of each test, and the proxy's CPU over the
+        run without pipelining per request (SET and GET together)."""
+        c = self.cfg
+        port = self.fronts[peer]["redis"]
+        for pipe, n in ((1, c["redis_n"]), (16, c["redis_pn"])):
+            argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "set,get",
+                    "-c", "50", "-n", str(n), "--csv"]
+            if pipe > 1:
+                argv += ["-P", str(pipe)]
+            wall, cpu, (rc, out, err) = self.measure(peer, lambda: self.run(argv, 90))
+            rps = {}
+            for row in csv.reader(out.splitlines()):
+                if len(row) >= 2 and row[0] in ("SET", "GET"):
+                    try:
+                        rps[row[0]] = float(row[1])
+                    except ValueError:
+                        pass
+            if rc != 0 or len(rps) != 2:
+                self.error("%s redis-benchmark%s: rc=%s %s" % (
+                    peer, " -P %d" % pipe if pipe > 1 else "", rc, (err or out).strip()[-300:]))
+                continue
+            sfx = "_p%d" % pipe if pipe > 1 else ""
+            self.sample("redis_set" + sfx, peer, rps["SET"], rep, requests=n)
+            self.sample("redis_get" + sfx, peer, rps["GET"], rep, requests=n)
+            if pipe == 1 and peer != "direct":
+                self.sample("redis_cpu", peer, 1e6 * cpu / (2 * n), rep, secs=round(wall, 3))
+
+    def t_pg(self, peer, rep):
+        """pgbench -S (select-only: one primary-key SELECT per transaction) with 16
+        persistent connections through the peer to PostgreSQL; tps, and the proxy's CPU
+        per transaction."""
+        c = self.cfg
+        port = self.fronts[peer]["pg"]
+        argv = [PG_BIN + "/pgbench", "-S", "-c", "16", "-j", "2", "-T", str(c["t_pg"]),
+                "-h", "127.0.0.1", "-p", str(port), "-n", "-U", "postgres", PG_DB]
+        wall, cpu, (rc, out, err) = self.measure(peer, lambda: self.run(argv, c["t_pg"] + 60))
+        tps = re.search(r"^tps = ([\d.]+)", out, re.M)
+        ntx = re.search(r"number of transactions actually processed: (\d+)", out)
+        nfail = re.search(r"number of failed transactions: (\d+)", out)
+        if rc != 0 or not tps or not ntx or not int(ntx.group(1)):
+            self.error("%s pgbench: rc=%s %s" % (peer, rc, (err or out).strip()[-300:]))
+            return
+        ntx = int(ntx.group(1))
+        nfail = int(nfail.group(1)) if nfail else 0
+        self.sample("pg_tps", peer, float(tps.group(1)), rep, transactions=ntx, failed=nfail)
+        if nfail:
+            self.note_err("pg_tps", peer, "%d failed of %d" % (nfail, ntx + nfail))
+        if peer != "direct":
+            self.sample("pg_cpu", peer, 1e6 * cpu / ntx, rep)
 
     def t_tls(self, peer, rep, bulk):
         c = self.cfg
@@ -1288,6 +1483,23 @@ key = {self.key}
         if "lat" in self.only:
             log("ping-pong latency (sockperf)")
             self.rounds(PLAIN_PEERS, self.t_lat, "latency")
+        for test, why, keys, fn, what in (
+                ("redis", self.redis_why, REDIS_METRICS, self.t_redis,
+                 "redis (redis-benchmark -t set,get -c 50 -n %d, then -P 16 -n %d)"
+                 % (c["redis_n"], c["redis_pn"])),
+                ("pg", self.pg_why, PG_METRICS, self.t_pg,
+                 "PostgreSQL (pgbench -S -c 16 -j 2 -T %s)" % c["t_pg"])):
+            if test not in self.only:
+                continue
+            if why:
+                log("%s: n/a (%s)" % (test, why))
+                for k in keys:
+                    for p in PLAIN_PEERS:
+                        if p != "direct" or not k.endswith("_cpu"):
+                            self.note(k, p, "n/a")
+                continue
+            log(what)
+            self.rounds(PLAIN_PEERS, fn, test, skipped=keys)
         if "tls" in self.only:
             tls = [p for p in TLS_PEERS if self.tls_ok.get(p)]
             for p in TLS_PEERS:
@@ -1446,9 +1658,15 @@ key = {self.key}
                 "wrk": "wrk " + debver("wrk"),
                 "sockperf": "sockperf " + debver("sockperf"),
                 "openssl": version(["openssl", "version"]),
+                "redis": version(["redis-server", "--version"]),
+                "redis-benchmark": version(["redis-benchmark", "--version"]),
+                "postgresql": version([PG_BIN + "/postgres", "-V"]),
+                "pgbench": version([PG_BIN + "/pgbench", "-V"]),
                 "gnutls (loadgen, linkerd-tcp)": "libgnutls30 " + debver("libgnutls30"),
             },
             ports_base=self.base,
+            # why the redis or pg rows read "n/a" (server or client missing, failed to start)
+            unavailable={k: v for k, v in (("redis", self.redis_why), ("pg", self.pg_why)) if v},
             loadavg_start=self.load0,
             loadavg_end=list(os.getloadavg()),
             other_processes_cpu_share=round(getattr(self, "foreign", 0.0), 3),
@@ -1520,6 +1738,7 @@ plot for [i=2:{len(peers) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
         return png if r.returncode == 0 and os.path.exists(png) else None
 
     def cleanup(self):
+        self.stop_pg()
         for p in reversed(self.procs):
             p.stop()
         if not self.args.keep:
@@ -1572,7 +1791,8 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     raise_nofile()
     if not args.no_install:
-        ensure_packages(optional=args.mode != "smoke")
+        ensure_packages(optional=args.mode != "smoke",
+                        only=args.only.split(",") if args.only else TESTS)
     b = Bench(args)
     b.ltcp = find_linkerd_tcp()
     b.loadgen = build_loadgen()
@@ -1590,6 +1810,8 @@ def main(argv=None):
         log("bench: mode %s, %d rounds, ports %d.., work dir %s" % (
             b.mode, b.cfg["reps"], b.base, b.work))
         b.start_backends()
+        b.start_redis()
+        b.start_pg()
         b.start_peers()
         b.run_all()
         died = [p.name for p in b.procs if not p.alive()]
