@@ -165,6 +165,13 @@ bool cfg_server_routes_sni(const struct cfg_server *sc, bool shared)
 	return shared || sc->server_names.n > 0 || sc->sni_passthrough;
 }
 
+bool cfg_server_defer_accept(const struct cfg_server *sc)
+{
+	if (sc->defer_accept != DEFER_ACCEPT_AUTO)
+		return sc->defer_accept == DEFER_ACCEPT_ON;
+	return sc->tls || sc->accept_proxy_protocol || cfg_server_routes_sni(sc, false);
+}
+
 /* A server name as SPEC 12 has them: a host name, or "*." and a host name. */
 static bool server_name_ok(const char *s)
 {
@@ -233,6 +240,8 @@ static const char *option_differs(const struct cfg_server *a, const struct cfg_s
 		return "connection_lifetime_secs";
 	if (a->max_connections_per_client != b->max_connections_per_client)
 		return "max_connections_per_client";
+	if (cfg_server_defer_accept(a) != cfg_server_defer_accept(b))
+		return "defer_accept";
 	return NULL;
 }
 
@@ -381,6 +390,7 @@ static void fill_top(void *obj)
 static const char *const proxy_protocol_names[] = { "none", "v1", "v2", NULL };
 static const char *const namerd_mode_names[] = { "watch", "poll", NULL };
 static const char *const limit_policy_names[] = { "wait", "refuse", NULL };
+static const char *const defer_accept_names[] = { "auto", "true", "false", NULL };
 
 static const struct cfg_key endpoint_keys[] = {
 	KEY(struct cfg_endpoint, addr, T_HOSTPORT, .flags = F_REQUIRED),
@@ -427,6 +437,7 @@ static const struct cfg_key server_keys[] = {
 	INT(struct cfg_server, max_connections_per_client, "0", 0, INT_MAX),
 	KEY(struct cfg_server, server_names, T_STRLIST),
 	KEY(struct cfg_server, sni_passthrough, T_BOOL, .def = "false"),
+	KEY(struct cfg_server, defer_accept, T_ENUM, .def = "auto", .enums = defer_accept_names),
 	{ 0 },
 };
 CFG_KEYS_FIT(server_keys);

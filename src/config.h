@@ -68,6 +68,8 @@ struct cfg_server_tls {
 };
 
 enum proxy_protocol { PROXY_PROTOCOL_NONE, PROXY_PROTOCOL_V1, PROXY_PROTOCOL_V2 };
+/* defer_accept: auto is on where the client always speaks first. */
+enum defer_accept { DEFER_ACCEPT_AUTO, DEFER_ACCEPT_ON, DEFER_ACCEPT_OFF };
 
 struct cfg_server {
 	struct cfg_mark mark;
@@ -81,6 +83,7 @@ struct cfg_server {
 	int64_t max_connections_per_client; /* open at once per client address; 0: no limit */
 	struct cfg_strlist server_names;    /* SNI names routed here; none: the address's default */
 	bool sni_passthrough;               /* forward the TLS bytes untouched (no tls: here) */
+	int defer_accept;                   /* enum defer_accept */
 };
 
 /* The identity of a listening address across proxies: "host:port" with the
@@ -90,6 +93,10 @@ void cfg_listen_key(const struct cfg_hostport *a, char *buf, size_t len);
 /* True when entries of this address route by the TLS ClientHello's SNI name:
  * several proxies share it, or its one entry names servers or passes TLS through. */
 bool cfg_server_routes_sni(const struct cfg_server *sc, bool shared);
+/* True when the kernel should hand over this address's connections only once
+ * the client has sent something (TCP_DEFER_ACCEPT): defer_accept, where auto
+ * means a TLS, SNI-routed or PROXY-protocol entry (the client speaks first). */
+bool cfg_server_defer_accept(const struct cfg_server *sc);
 
 enum namerd_mode { NAMERD_WATCH, NAMERD_POLL };
 enum limit_policy { LIMIT_WAIT, LIMIT_REFUSE };

@@ -1072,6 +1072,14 @@ static void route_set(struct route *r, const struct listener_handler *h, void *o
 	}
 }
 
+/* Every entry of an address agrees on it (the configuration checks), so the
+ * last route set decides for the socket. */
+static void set_defer_accept(struct listener *l, int secs)
+{
+	if (net_defer_accept(l->fd, secs) < 0)
+		log_warn("%s: cannot set TCP_DEFER_ACCEPT: %s", l->name, strerror(errno));
+}
+
 static struct route *route_of_locked(struct listener *l, void *owner)
 {
 	for (size_t i = 0; i < l->nroutes; i++)
@@ -1091,6 +1099,7 @@ int listener_start(struct listener *l, const struct listener_handler *h, void *o
 	r = &l->routes[l->nroutes++];
 	*r = (struct route){ 0 };
 	route_set(r, h, owner, o);
+	set_defer_accept(l, o->defer_accept_secs);
 	pthread_mutex_unlock(&l->routes_lock);
 	if (l->running)
 		return 0;
@@ -1107,8 +1116,10 @@ void listener_update(struct listener *l, void *owner, const struct listener_rout
 {
 	pthread_mutex_lock(&l->routes_lock);
 	struct route *r = route_of_locked(l, owner);
-	if (r)
+	if (r) {
 		route_set(r, r->h, owner, o);
+		set_defer_accept(l, o->defer_accept_secs);
+	}
 	pthread_mutex_unlock(&l->routes_lock);
 }
 

@@ -107,6 +107,7 @@ struct listener_route_opts {
 	bool sni;                 /* this entry routes by SNI (names or passthrough) */
 	int64_t hello_timeout_ms; /* the entry's connect_timeout_ms */
 	bool proxy_protocol;      /* a PROXY header precedes the ClientHello */
+	int defer_accept_secs;    /* TCP_DEFER_ACCEPT of the socket; 0: off */
 };
 
 /* Why a ClientHello led nowhere (linkerd_tcp_sni_*_total). */

@@ -251,6 +251,11 @@ fail:
 	return -1;
 }
 
+int net_defer_accept(int fd, int secs)
+{
+	return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
 int net_connect_start(const struct netaddr *a, char *err)
 {
 	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -45,6 +45,9 @@ int netaddr_local(int fd, struct netaddr *out) MUSTCHECK;
 /* A non-blocking listening socket (SO_REUSEADDR, close-on-exec); the
  * sockets it accepts inherit TCP_NODELAY and SO_KEEPALIVE. */
 int net_listen(const struct netaddr *a, int backlog, char *err) MUSTCHECK;
+/* TCP_DEFER_ACCEPT on a listening socket: its connections are handed over
+ * once the client has sent data (or after about secs); 0 turns it off. */
+int net_defer_accept(int fd, int secs) MUSTCHECK;
 /* Starts a non-blocking connect; returns the fd (connecting or connected). */
 int net_connect_start(const struct netaddr *a, char *err) MUSTCHECK;
 /* TCP_NODELAY and SO_KEEPALIVE; failures are harmless and ignored. */

@@ -254,6 +254,10 @@ static void server_set_locked(struct proxy_server *srv, const struct cfg_server 
 
 static const struct listener_handler server_handler;
 
+/* How long the kernel holds a silent client before handing it over anyway
+ * (one SYN-ACK retransmission); connect_timeout_ms then runs as usual. */
+#define DEFER_ACCEPT_SECS 1
+
 /* What the listener needs of this entry to route by SNI. */
 static struct listener_route_opts route_opts(const struct cfg_server *sc)
 {
@@ -262,6 +266,7 @@ static struct listener_route_opts route_opts(const struct cfg_server *sc)
 		.sni = cfg_server_routes_sni(sc, false),
 		.hello_timeout_ms = sc->connect_timeout_ms,
 		.proxy_protocol = sc->accept_proxy_protocol,
+		.defer_accept_secs = cfg_server_defer_accept(sc) ? DEFER_ACCEPT_SECS : 0,
 	};
 }
 

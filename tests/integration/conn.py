@@ -413,7 +413,51 @@ def test_vanishing_clients():
     t.ok(wait_until(lambda: b.open == 0, 5), "... and no endpoint connection is left behind")
 
 
+def syn_recv_on(port):
+    """Connections to local port still in SYN-RECV (/proc/net/tcp*): held by the kernel."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if int(parts[1].split(":")[1], 16) == port and parts[3] == "03":
+                    n += 1
+    return n
+
+
+def accepts(d):
+    code, text = d.admin("/metrics")
+    m = re.search(r"linkerd_tcp_accepts_total\{[^}]*\} (\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def test_defer_accept():
+    b = backend(EchoBackend, name="echo")
+    plain = daemon(static_config(["127.0.0.1:0"], [b.addr]))
+    deferred = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]), ["defer_accept: true"]))
+    p, q = connect(plain.port()), connect(deferred.port())
+    t.ok(wait_until(lambda: accepts(plain) == 1, 5), "a silent client is accepted at once by default on a plain listener")
+    t.ok(syn_recv_on(deferred.port()) == 1 and accepts(deferred) == 0,
+         "defer_accept: true: meanwhile its silent client waits in the kernel (SYN-RECV), not accepted")
+    q.sendall(b"first\n")
+    t.eq(read_line(q), b"first\n", "... its first bytes get it accepted and relayed")
+    t.eq((accepts(deferred), syn_recv_on(deferred.port())), (1, 0), "... counted once, nothing left in the kernel")
+    p.close()
+    q.close()
+    # A listener whose clients speak first (here a PROXY header) defers by itself; false turns it off.
+    auto = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]), ["accept_proxy_protocol: true"]))
+    off = daemon(server_opts(static_config(["127.0.0.1:0"], [b.addr]),
+                             ["accept_proxy_protocol: true", "defer_accept: false"]))
+    p, q = connect(auto.port()), connect(off.port())
+    t.ok(wait_until(lambda: accepts(off) == 1, 5), "accept_proxy_protocol with defer_accept: false accepts a silent client")
+    t.ok(syn_recv_on(auto.port()) == 1 and accepts(auto) == 0,
+         "accept_proxy_protocol with defer_accept: auto (the default) leaves it in the kernel")
+    p.close()
+    q.close()
+
+
 t.run(
+    test_defer_accept,
     test_idle_timeout,
     test_lifetime,
     test_proxy_protocol,
