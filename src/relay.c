@@ -27,10 +27,6 @@
 #define MAX_ATTEMPTS 101  /* client.retries is at most 100 */
 #define BURST_READS  8    /* full reads moved in a row before poll is asked again */
 #define PIPE_IDLE_MS 1000 /* a quiet connection gives its pipes back */
-/* A plain direction whose last read was shorter than this copies through a
- * buffer on the relay's stack (recv + send); a read that fills it switches
- * the direction to splice until a splice comes back shorter again. */
-#define SMALL_READ 4096
 
 static size_t relay_buffer_size = 16384;
 static int relay_stop_fd = -1;
@@ -65,7 +61,6 @@ struct flow {
 	char *buf;
 	size_t off, len;
 	uint64_t bytes; /* delivered to `to` */
-	bool big;       /* plain: the last read was SMALL_READ or more, splice */
 	bool eof;       /* `from` has no more bytes */
 	bool shut;      /* `to` was half-closed after the last byte */
 };
@@ -73,8 +68,7 @@ struct flow {
 struct conn {
 	uint64_t id;
 	struct proxy_job *job;
-	void **state;              /* the pool's slot for this thread's struct relay_thread */
-	char (*small)[SMALL_READ]; /* two, on the running relay's stack */
+	void **state; /* the pool's slot for this thread's struct relay_thread */
 	struct balancer *bal;
 	struct endpoint *ep;
 	struct side client, endpoint;
@@ -571,22 +565,13 @@ static int flow_read(struct conn *c, struct flow *f, bool *full)
 	ssize_t n;
 
 	*full = false;
-	if (c->splice && !f->big) {
-		f->buf = c->small[f == &c->up ? 0 : 1];
-		n = recv(from->fd, f->buf, SMALL_READ, 0);
-		if (n > 0) {
-			f->off = 0;
-			f->len = (size_t)n;
-		}
-		*full = f->big = n == SMALL_READ;
-	} else if (c->splice && (f->pipe.fd[0] >= 0 || pipes_get(&f->pipe))) {
+	if (c->splice && (f->pipe.fd[0] >= 0 || pipes_get(&f->pipe))) {
 		c->holding_pipes = true;
 		n = splice(from->fd, NULL, f->pipe.fd[1], NULL, f->pipe.cap,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
 			f->inpipe = (size_t)n;
 		*full = n > 0 && (size_t)n == f->pipe.cap;
-		f->big = n < 0 || n >= SMALL_READ;
 	} else {
 		n = side_read(from, flow_buffer(c, f), relay_buffer_size);
 		if (n > 0) {
@@ -1030,16 +1015,12 @@ void relay_run(struct pool_job *pj, void **state)
 	struct conn *c = job->conn;
 	enum copy_end end;
 
-	char small[2][SMALL_READ];
-
 	if (c) {
 		c->state = state;
-		c->small = small;
 		end = conn_resume(c);
 	} else {
 		c = conn_new(job);
 		c->state = state;
-		c->small = small;
 		job->conn = c;
 		end = conn_start(c);
 	}

@@ -56,23 +56,11 @@ def test_half_close():
          "a client that shut its write side still receives the full 4 MiB reply")
 
 
-def pipe_fds(pid):
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:")
-        except OSError:
-            pass
-    return n
-
-
 def test_small_then_large_messages():
-    """Small messages are copied through a buffer, large flows spliced through
-    pipes; each message of every size, in turn, comes back whole."""
+    """Request/response messages of every size in turn, small and large (a
+    relay's reads come back short, full, then short again), come back whole."""
     b = backend(EchoBackend, name="echo")
     d = daemon(static_config(["127.0.0.1:0"], [b.addr]))
-    pid = d.proc.pid
-    before = pipe_fds(pid)
     s = connect(d.port(), 30)
     small = [1, 48, 207, 1000, 4095]
     ok = True
@@ -81,7 +69,6 @@ def test_small_then_large_messages():
         s.sendall(msg)
         ok = ok and recv_exact(s, len(msg)) == msg
     t.ok(ok, "200 request/response messages of 1 to 4,095 bytes echo back whole")
-    t.eq(pipe_fds(pid) - before, 0, "... and take no splice pipe")
     sizes = [4096, 4097, 3 * MiB, 10, 65536 + 7, 2, 1 * MiB, 100]
     for i, n in enumerate(sizes):
         msg = random_bytes(n, seed=300 + i)
@@ -91,7 +78,6 @@ def test_small_then_large_messages():
         out.join(30)
         ok = ok and got == msg
     t.ok(ok, "messages switching between small and large (%s bytes) echo back whole" % ", ".join(map(str, sizes)))
-    t.ok(pipe_fds(pid) > before, "a large message is spliced through a pipe (%d pipe fds)" % (pipe_fds(pid) - before))
     s.shutdown(socket.SHUT_WR)
     t.eq(recv_all(s, 10), b"", "the echo's EOF follows the last message")
     s.close()
