@@ -139,9 +139,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+_held_ports = []
+
+
 def unused_port():
-    """A loopback port with nothing listening (connections are refused)."""
-    return free_port()
+    """A loopback port with nothing listening (connections are refused) that stays so:
+    it is held by a bound socket that never listens, for the rest of the test, so that
+    no other test running meanwhile can take it (nor a connect pick it as its own
+    source port and connect to itself)."""
+    s = socket.socket()
+    s.bind((LOOPBACK, 0))
+    _held_ports.append(s)
+    return s.getsockname()[1]
 
 
 def wait_until(pred, timeout=5.0, step=0.01):
