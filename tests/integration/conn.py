@@ -342,6 +342,7 @@ def test_failure_episode_warned_once():
             t.ok(d.wait_log(rx), "the first failure is warned at once, with its cause")
     t.ok(d.wait_log(r"reason=connect failed", count=3), "... all three connections failed")
     t.eq(len(re.findall(rx, d.log())), 1, "... and only once for the episode")
+    release_port(port)
     b = backend(EchoBackend, port=port)
     reply, _ = exchange(d.port(), b"up again")
     t.eq(reply, b"up again", "the endpoint answers again")

@@ -153,6 +153,13 @@ def unused_port():
     return s.getsockname()[1]
 
 
+def release_port(port):
+    """Gives back a port of unused_port, for a server that is to listen on it now."""
+    for s in [s for s in _held_ports if s.getsockname()[1] == port]:
+        _held_ports.remove(s)
+        s.close()
+
+
 def wait_until(pred, timeout=5.0, step=0.01):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
