@@ -39,6 +39,7 @@ struct pool_worker {
 	bool claimed;             /* promised to end its job soon (pool_claim) */
 	atomic_bool nudged;       /* asked to end its quiet job (nudge_fd written) */
 	atomic_llong quiet_since; /* now_ms() when its job went quiet; 0: not quiet */
+	long long quiet_seen;     /* quiet_since as read for the sort (pool lock) */
 	int nudge_fd;             /* eventfd the relay polls while its job is quiet; -1 */
 	bool nudge_warned;
 	unsigned index;
@@ -59,7 +60,8 @@ struct pool {
 	atomic_int unmet; /* waiters no thread is free, promised or asked for */
 	bool stopping, stopped;
 	struct pool_worker *workers;
-	struct pool_worker **idle; /* LIFO stack */
+	struct pool_worker **idle;  /* LIFO stack */
+	struct pool_worker **quiet; /* scratch of demand_update_locked */
 	unsigned nidle;
 	struct pool_class *classes;
 };
@@ -68,22 +70,32 @@ static _Thread_local struct pool_worker *current_worker;
 
 /* ------------------------------------------------------------------ demand */
 
-/* The worker whose job has been quiet longest and was not asked yet. */
-static struct pool_worker *oldest_quiet_locked(struct pool *p)
+static int quiet_cmp(const void *a, const void *b)
 {
-	struct pool_worker *best = NULL;
-	long long best_since = 0;
+	long long x = (*(struct pool_worker *const *)a)->quiet_seen;
+	long long y = (*(struct pool_worker *const *)b)->quiet_seen;
+
+	return (x > y) - (x < y);
+}
+
+/* The workers that could be asked (quiet, with a nudge descriptor, not asked
+ * yet), the longest quiet first when more than `want` are; their count.  One
+ * pass and at most one sort: the lock is held. */
+static unsigned quiet_workers_locked(struct pool *p, unsigned want)
+{
+	unsigned n = 0;
 
 	for (unsigned i = 0; i < p->started; i++) {
 		struct pool_worker *w = &p->workers[i];
 		long long since = atomic_load_explicit(&w->quiet_since, memory_order_relaxed);
-		if (since && w->nudge_fd >= 0 && !atomic_load(&w->nudged) &&
-		    (!best || since < best_since)) {
-			best = w;
-			best_since = since;
+		if (since && w->nudge_fd >= 0 && !atomic_load(&w->nudged)) {
+			w->quiet_seen = since; /* one value for the sort */
+			p->quiet[n++] = w;
 		}
 	}
-	return best;
+	if (n > want)
+		qsort(p->quiet, n, sizeof(*p->quiet), quiet_cmp);
+	return n;
 }
 
 static void nudge_clear_locked(struct pool *p, struct pool_worker *w)
@@ -99,12 +111,11 @@ static void nudge_clear_locked(struct pool *p, struct pool_worker *w)
 static void demand_update_locked(struct pool *p)
 {
 	long unmet = (long)p->waiting + p->queued - p->nidle - p->claimed - p->nudged;
+	unsigned n = unmet > 0 ? quiet_workers_locked(p, (unsigned)MIN(unmet, (long)p->n)) : 0;
 	uint64_t one = 1;
 
-	for (; unmet > 0; unmet--) {
-		struct pool_worker *w = oldest_quiet_locked(p);
-		if (!w)
-			break;
+	for (unsigned i = 0; i < n && unmet > 0; i++, unmet--) {
+		struct pool_worker *w = p->quiet[i];
 		atomic_store(&w->nudged, true);
 		p->nudged++;
 		if (write(w->nudge_fd, &one, sizeof(one)) < 0)
@@ -372,6 +383,7 @@ struct pool *pool_new(unsigned n, pool_handler fn, pool_state_free state_free)
 	p->n = n;
 	p->workers = xcalloc(n, sizeof(*p->workers));
 	p->idle = xcalloc(n, sizeof(*p->idle));
+	p->quiet = xcalloc(n, sizeof(*p->quiet));
 	for (unsigned i = 0; i < n; i++) {
 		struct pool_worker *w = &p->workers[i];
 		w->pool = p;
@@ -423,6 +435,7 @@ void pool_free(struct pool *p)
 	}
 	free(p->workers);
 	free(p->idle);
+	free(p->quiet);
 	pthread_cond_destroy(&p->idle_cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
