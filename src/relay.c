@@ -233,14 +233,11 @@ static int connect_within(const struct netaddr *a, int64_t deadline_ms, char *er
 			snprintf(err, NET_ERRLEN, "shutting down");
 			goto fail;
 		}
-		if (pfd[0].revents == POLLOUT) { /* connected: no error to ask for */
-			*why = CONNECT_OK;
-			return fd;
-		}
 		if (pfd[0].revents)
 			break;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+	/* Only POLLOUT: connected, no error to ask for. */
+	if (pfd[0].revents != POLLOUT && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 		soerr = errno;
 	if (soerr) {
 		snprintf(err, NET_ERRLEN, "%s", strerror(soerr));
@@ -789,7 +786,8 @@ static void conn_woken(struct parked *pk, enum park_wake why)
 
 /* Polls the two sockets (and, while quiet, the pool's demand); the number
  * of ready descriptors, or -1 with the reason set. */
-static int copy_poll(struct conn *c, struct pollfd pfd[4], int timeout, struct pool *pool)
+static int copy_poll(struct conn *c, struct pollfd pfd[4], int timeout, struct pool *pool,
+		     bool quiet)
 {
 	pfd[0] = (struct pollfd){ .fd = c->client.fd };
 	pfd[1] = (struct pollfd){ .fd = c->endpoint.fd };
@@ -801,13 +799,12 @@ static int copy_poll(struct conn *c, struct pollfd pfd[4], int timeout, struct p
 	for (int i = 0; i < 2; i++)
 		if (!pfd[i].events)
 			pfd[i].fd = -1;
-	bool quiet = conn_parkable(c);
-	if (quiet)
+	if (quiet) {
 		pfd[3].fd = pool_nudge_fd(pool);
-	else if (pool_nudged(pool))
-		pool_unclaim(pool); /* busy now: let the pool ask another thread */
-	if (quiet)                  /* busy connections touch no shared state here */
 		pool_quiet(pool, true);
+	} else if (pool_nudged(pool)) { /* busy now: let the pool ask another thread */
+		pool_unclaim(pool);
+	}
 	for (;;) {
 		int n = poll(pfd, 4, timeout);
 		if (n >= 0 || errno != EINTR) {
@@ -848,9 +845,10 @@ static enum copy_end conn_copy(struct conn *c)
 			return (enum copy_end)r;
 		if (timeout < -1)
 			continue;
-		if (conn_parkable(c) && pool_wanted(pool) && (r = make_room(c, pool)) >= 0)
+		bool quiet = conn_parkable(c);
+		if (quiet && pool_wanted(pool) && (r = make_room(c, pool)) >= 0)
 			return (enum copy_end)r;
-		int n = copy_poll(c, pfd, timeout, pool);
+		int n = copy_poll(c, pfd, timeout, pool, quiet);
 		if (n < 0)
 			return COPY_CLOSE;
 		if (pfd[2].revents) {
