@@ -376,6 +376,24 @@ def cpu_seconds(pgids):
     return total / CLK
 
 
+def ctx_switches(pids):
+    """Voluntary + involuntary context switches of all threads of pids (/proc)."""
+    n = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                for line in open("/proc/%d/task/%s/status" % (pid, t)):
+                    if "ctxt_switches" in line:
+                        n += int(line.split()[1])
+            except OSError:
+                pass
+    return n
+
+
 def pss_kib(pgids):
     total = 0
     for pid in group_pids(pgids):
